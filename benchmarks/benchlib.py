@@ -1,0 +1,80 @@
+"""The one output convention of every ``benchmarks/bench_*.py`` (see docs/ARCHITECTURE.md).
+
+    RATIO <name> <value> target <= <bound> PASS|MISS     (or >=)
+    TIME  <name> <seconds> (median of N)                 (context only)
+
+Timings are measured side by side in one process, alternating A, B, A, B … after a
+warm-up, and reported as medians, because this machine is shared and noisy.
+``--quick`` shrinks every benchmark to seconds (CI smoke test); ``--check`` exits 1
+when any RATIO line is a MISS.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+
+import torch
+
+
+def parse_args(description: str, argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke test in seconds")
+    parser.add_argument("--check", action="store_true", help="exit 1 if any RATIO misses its target")
+    parser.add_argument("--repeats", type=int, default=None, help="timed repeats per candidate")
+    return parser.parse_args(argv)
+
+
+def header(name: str, device: str = "cpu") -> None:
+    print(f"# {name} | {platform.machine()} {os.cpu_count()} cores | torch {torch.__version__} "
+          f"({torch.get_num_threads()} threads) | python {platform.python_version()} | device {device}")
+
+
+def alternate(candidates: dict[str, Callable[[], object]], repeats: int, warmup: int = 1,
+              sync: Callable[[], None] | None = None) -> dict[str, list[float]]:
+    """Time each candidate ``repeats`` times, interleaved A, B, A, B …; returns seconds per call."""
+    for _ in range(warmup):
+        for fn in candidates.values():
+            fn()
+    times: dict[str, list[float]] = {name: [] for name in candidates}
+    for _ in range(repeats):
+        for name, fn in candidates.items():
+            if sync:
+                sync()
+            start = time.perf_counter()
+            fn()
+            if sync:
+                sync()
+            times[name].append(time.perf_counter() - start)
+    return times
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+class Report:
+    """Collects RATIO lines and decides the exit code."""
+
+    def __init__(self) -> None:
+        self.misses: list[str] = []
+
+    def time(self, name: str, seconds: list[float] | float) -> None:
+        values = seconds if isinstance(seconds, list) else [seconds]
+        print(f"TIME  {name} {median(values):.6g} (median of {len(values)})", flush=True)
+
+    def ratio(self, name: str, value: float, bound: float, op: str = "<=") -> bool:
+        ok = value <= bound if op == "<=" else value >= bound
+        print(f"RATIO {name} {value:.4g} target {op} {bound:g} {'PASS' if ok else 'MISS'}", flush=True)
+        if not ok:
+            self.misses.append(name)
+        return ok
+
+    def finish(self, check: bool) -> None:
+        if check and self.misses:
+            print(f"# MISS: {', '.join(self.misses)}", file=sys.stderr)
+            sys.exit(1)

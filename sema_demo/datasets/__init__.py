@@ -1,0 +1,1 @@
+"""Data sets: toy 2D data (``toy``) and images (``images``)."""

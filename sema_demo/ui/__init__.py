@@ -1,0 +1,1 @@
+"""Streamlit helpers: the only part of ``sema_demo`` that imports Streamlit."""

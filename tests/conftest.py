@@ -1,0 +1,14 @@
+"""Shared test set-up: paths, and small tensors on few threads so the suite suits 2 cores."""
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+
+torch.set_num_threads(1)  # tests are many and small; one thread each avoids oversubscription
+
+
+@pytest.fixture
+def root() -> Path:
+    return ROOT

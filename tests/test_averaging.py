@@ -1,0 +1,298 @@
+"""The averagers against hand computation, PyTorch's own EMA, and their contracts."""
+import copy
+
+import pytest
+import torch
+from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+from sema_demo import EMA, SWA, Lookahead, SwitchEMA
+from sema_demo.averaging import NoAverage, make_averager
+from sema_demo.models import mlp, small_cnn
+
+
+class TwoParams(nn.Module):
+    def __init__(self, a=1.0, b=-2.0):
+        super().__init__()
+        self.w = nn.Parameter(torch.tensor([a, b], dtype=torch.float64))
+
+
+def set_weights(model, values):
+    with torch.no_grad():
+        model.w.copy_(torch.tensor(values, dtype=torch.float64))
+
+
+def test_ema_matches_hand_computation():
+    model = TwoParams()
+    ema = EMA(model, momentum=0.5)
+    assert torch.equal(ema.module.w, model.w)          # φ starts as a copy of θ
+    assert ema.module.w is not model.w
+    phi = [1.0, -2.0]
+    for theta in ([3.0, 0.0], [1.0, 4.0], [-1.0, 2.0]):
+        set_weights(model, theta)
+        ema.update()
+        phi = [0.5 * p + 0.5 * t for p, t in zip(phi, theta)]
+        assert ema.module.w.tolist() == pytest.approx(phi)
+    assert ema.num_updates == 3
+    assert ema.horizon == pytest.approx(2.0)
+
+
+def test_switch_copies_phi_into_theta_in_place_and_keeps_averaging():
+    model = TwoParams()
+    sema = SwitchEMA(model, momentum=0.75)
+    live_tensor = model.w
+    set_weights(model, [5.0, 2.0])
+    sema.update()                                     # φ = .75·(1,-2) + .25·(5,2) = (2, -1)
+    assert sema.module.w.tolist() == pytest.approx([2.0, -1.0])
+    sema.switch()
+    assert model.w is live_tensor                     # same object: the optimizer still owns it
+    assert model.w.tolist() == pytest.approx([2.0, -1.0])
+    assert sema.module.w.tolist() == pytest.approx([2.0, -1.0])  # φ keeps its value
+    set_weights(model, [6.0, 3.0])
+    sema.update()                                     # φ = .75·(2,-1) + .25·(6,3) = (3, 0)
+    assert sema.module.w.tolist() == pytest.approx([3.0, 0.0])
+    assert model.w.tolist() == pytest.approx([6.0, 3.0])  # no switch without asking
+    assert sema.num_switches == 1
+
+
+def test_switch_every_counts_updates_and_on_epoch_end():
+    model = TwoParams(0.0, 0.0)
+    sema = SwitchEMA(model, momentum=0.5, switch_every=3)
+    for step in range(1, 7):
+        set_weights(model, [float(step), 0.0])
+        sema.update()
+        assert sema.num_switches == step // 3
+        if step % 3 == 0:
+            assert torch.equal(model.w, sema.module.w)
+    sema.on_epoch_end()                               # counted in updates: the epoch end does not switch
+    assert sema.num_switches == 2
+
+    by_epoch = SwitchEMA(TwoParams(), momentum=0.5)
+    by_epoch.on_epoch_end()
+    assert by_epoch.num_switches == 1
+
+
+def test_ema_equals_pytorch_averaged_model_on_a_real_network():
+    torch.manual_seed(0)
+    model = mlp(2, (32, 32), 3)
+    ours = EMA(model, momentum=0.97)
+    reference = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(0.97))
+    reference.update_parameters(model)   # its first call copies θ₀, as our constructor does
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    x, y = torch.randn(64, 2), torch.randint(0, 3, (64,))
+    for _ in range(200):
+        nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+        opt.zero_grad()
+        ours.update()
+        reference.update_parameters(model)
+    for a, b in zip(ours.module.parameters(), reference.module.parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_switch_keeps_optimizer_state_and_the_optimizer_trains_the_same_tensors(optimizer):
+    torch.manual_seed(1)
+    model = mlp(2, (8,), 2)
+    opt = (torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9) if optimizer == "sgd"
+           else torch.optim.Adam(model.parameters(), lr=0.01))
+    sema = SwitchEMA(model, momentum=0.9)
+    x, y = torch.randn(32, 2), torch.randint(0, 2, (32,))
+    for _ in range(5):
+        nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+        opt.zero_grad()
+        sema.update()
+    state_before = copy.deepcopy(opt.state_dict()["state"])
+    ids_before = [id(p) for p in model.parameters()]
+    sema.switch()
+    assert [id(p) for p in model.parameters()] == ids_before
+    for key, entry in opt.state_dict()["state"].items():
+        for name, value in entry.items():
+            assert torch.equal(torch.as_tensor(value), torch.as_tensor(state_before[key][name])), name
+    for p, phi in zip(model.parameters(), sema.module.parameters()):
+        assert torch.equal(p, phi)
+    before = [p.detach().clone() for p in model.parameters()]
+    nn.functional.cross_entropy(model(x), y).backward()
+    opt.step()
+    assert all(not torch.equal(a, p) for a, p in zip(before, model.parameters()))
+    assert {id(p) for p in opt.param_groups[0]["params"]} == set(ids_before)
+
+
+def _bn_model():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.ReLU(), nn.Linear(4, 2))
+
+
+def _train_bn(model, averager, steps=4):
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    for _ in range(steps):
+        model(torch.randn(16, 3) * 3 + 1).sum().backward()
+        opt.step()
+        opt.zero_grad()
+        averager.update()
+
+
+def test_buffer_policy_copy_takes_live_batchnorm_statistics():
+    model = _bn_model()
+    ema = EMA(model, momentum=0.9, buffers="copy")
+    _train_bn(model, ema)
+    bn_live, bn_avg = model[1], ema.module[1]
+    assert torch.equal(bn_avg.running_mean, bn_live.running_mean)
+    assert torch.equal(bn_avg.running_var, bn_live.running_var)
+    assert bn_avg.num_batches_tracked.dtype == torch.long
+    assert bn_avg.num_batches_tracked.item() == bn_live.num_batches_tracked.item() == 4
+
+
+def test_buffer_policy_average_averages_floating_buffers_and_switches_them():
+    model = _bn_model()
+    sema = SwitchEMA(model, momentum=0.5, buffers="average")
+    expected = model[1].running_mean.clone()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    for _ in range(3):
+        model(torch.randn(16, 3) * 3 + 1).sum().backward()
+        opt.step()
+        opt.zero_grad()
+        sema.update()
+        expected = 0.5 * expected + 0.5 * model[1].running_mean
+    torch.testing.assert_close(sema.module[1].running_mean, expected)
+    assert sema.module[1].num_batches_tracked.item() == 3          # integers copied, never averaged
+    sema.switch()
+    torch.testing.assert_close(model[1].running_mean, expected)
+
+
+def test_state_dict_round_trip_continues_bit_identically():
+    def run(steps, resume_at=None):
+        torch.manual_seed(0)
+        model = _bn_model()
+        opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+        sema = SwitchEMA(model, momentum=0.9, switch_every=3)
+        gen = torch.Generator().manual_seed(1)
+        for step in range(steps):
+            if step == resume_at:
+                saved = copy.deepcopy((model.state_dict(), opt.state_dict(), sema.state_dict()))
+                model = _bn_model()
+                opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+                sema = SwitchEMA(model, momentum=0.5)
+                model.load_state_dict(saved[0])
+                opt.load_state_dict(saved[1])
+                sema.load_state_dict(saved[2])
+            model(torch.randn(8, 3, generator=gen)).pow(2).mean().backward()
+            opt.step()
+            opt.zero_grad()
+            sema.update()
+        return model, sema
+
+    straight, resumed = run(10), run(10, resume_at=5)
+    assert resumed[1].momentum == 0.9 and resumed[1].switch_every == 3
+    assert resumed[1].num_switches == straight[1].num_switches == 3
+    for a, b in zip(straight[1].module.state_dict().values(), resumed[1].module.state_dict().values()):
+        assert torch.equal(a, b)
+    for a, b in zip(straight[0].state_dict().values(), resumed[0].state_dict().values()):
+        assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32])
+def test_low_precision_weights(dtype):
+    model = mlp(2, (4,), 2).to(dtype)
+    sema = SwitchEMA(model, momentum=0.5)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(1.0)
+    expected = [(0.5 * a.float() + 0.5 * p.float()) for a, p in zip(sema.module.parameters(), model.parameters())]
+    sema.update()
+    for phi, e in zip(sema.module.parameters(), expected):
+        assert phi.dtype == dtype
+        torch.testing.assert_close(phi.float(), e, rtol=1e-2, atol=1e-2)
+    sema.switch()
+    assert all(torch.equal(p, phi) for p, phi in zip(model.parameters(), sema.module.parameters()))
+
+
+def test_works_for_a_cnn_with_mixed_parameter_and_buffer_dtypes():
+    model = small_cnn(3, 10, width=8)
+    sema = SwitchEMA(model, momentum=0.9)
+    model(torch.randn(4, 3, 32, 32)).sum().backward()
+    sema.update()
+    sema.switch()
+    assert sema.num_switches == 1
+
+
+@pytest.mark.parametrize("bad, message", [
+    (dict(momentum=1.0), "momentum must be in \\[0, 1\\)"),
+    (dict(momentum=-0.1), "momentum must be in \\[0, 1\\)"),
+    (dict(momentum="0.9"), "momentum must be a number"),
+    (dict(switch_every=0), "switch_every must be an integer >= 1"),
+    (dict(switch_every=2.5), "switch_every must be an integer >= 1"),
+    (dict(buffers="mean"), "buffers must be one of"),
+])
+def test_bad_arguments_raise_clear_value_errors(bad, message):
+    with pytest.raises(ValueError, match=message):
+        SwitchEMA(TwoParams(), **bad)
+
+
+def test_model_without_parameters_is_refused():
+    for cls in (EMA, SwitchEMA, SWA, Lookahead, NoAverage):
+        with pytest.raises(ValueError, match="no parameters"):
+            cls(nn.ReLU())
+    with pytest.raises(ValueError, match="torch.nn.Module"):
+        EMA("not a model")
+
+
+def test_momentum_zero_makes_the_average_the_live_weights():
+    model = TwoParams()
+    ema = EMA(model, momentum=0.0)
+    set_weights(model, [7.0, 8.0])
+    ema.update()
+    assert ema.module.w.tolist() == [7.0, 8.0]
+
+
+def test_swa_is_the_equal_average_of_epoch_end_weights_from_start():
+    model = TwoParams(0.0, 0.0)
+    swa = SWA(model, start=1)
+    assert swa.module is model                       # nothing averaged yet: evaluate θ
+    for epoch_end in ([1.0, 1.0], [2.0, 4.0], [4.0, 7.0]):
+        set_weights(model, epoch_end)
+        swa.update()
+        swa.on_epoch_end()
+    assert swa.num_averaged == 2                     # epoch 0 was before the start
+    assert swa.module.w.tolist() == pytest.approx([3.0, 5.5])
+    with pytest.raises(ValueError, match="start"):
+        SWA(model, start=-1)
+
+
+def test_swa_update_bn_recomputes_statistics():
+    model = _bn_model()
+    swa = SWA(model)
+    swa.on_epoch_end()
+    data = [torch.randn(32, 3) + 5 for _ in range(4)]
+    swa.update_bn(data)
+    assert swa.module[1].running_mean.abs().sum() > 0
+
+
+def test_lookahead_pulls_slow_weights_every_k_steps_and_resets_fast_weights():
+    model = TwoParams(0.0, 0.0)
+    la = Lookahead(model, k=2, alpha=0.5)
+    set_weights(model, [2.0, 2.0])
+    la.update()                                      # step 1: nothing happens to the slow weights
+    assert la.module.w.tolist() == [0.0, 0.0]
+    set_weights(model, [4.0, -4.0])
+    la.update()                                      # step 2: φ ← φ + .5(θ − φ) = (2, −2); θ ← φ
+    assert la.module.w.tolist() == [2.0, -2.0]
+    assert model.w.tolist() == [2.0, -2.0]
+    with pytest.raises(ValueError, match="alpha"):
+        Lookahead(model, alpha=0.0)
+    with pytest.raises(ValueError, match="k must be"):
+        Lookahead(model, k=0)
+
+
+def test_make_averager_builds_every_method_and_refuses_unknown_names():
+    model = TwoParams()
+    kinds = {m: type(make_averager(m, model, momentum=0.9)) for m in ("sgd", "ema", "sema", "swa", "lookahead")}
+    assert kinds == {"sgd": NoAverage, "ema": EMA, "sema": SwitchEMA, "swa": SWA, "lookahead": Lookahead}
+    with pytest.raises(ValueError, match="method must be one of"):
+        make_averager("adamw", model)
+
+
+def test_repr_states_the_settings():
+    assert repr(SwitchEMA(TwoParams(), 0.99, switch_every=5)) == \
+        "SwitchEMA(momentum=0.99, switch_every=5, buffers='copy')"
