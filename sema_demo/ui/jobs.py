@@ -1,0 +1,42 @@
+"""Heavy work (a training epoch, a simulation) waits for a slot of the server-wide job queue.
+
+With many students on one server, a session whose job has to wait shows its place in the
+queue instead of freezing everyone's page; light work (drawing a page) never waits.
+Settings: ``$SEMA_MAX_JOBS`` concurrent jobs (default: cores − 1) and ``$SEMA_THREADS``
+torch threads (default: the remaining cores shared out between the jobs).
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import streamlit as st
+import torch
+
+from ..jobs import JobQueue, default_slots
+
+
+@st.cache_resource(show_spinner=False)
+def job_queue() -> JobQueue:
+    """The one queue of this server process (shared by every session)."""
+    slots = default_slots()
+    configured = os.environ.get("SEMA_THREADS", "")
+    threads = int(configured) if configured.isdigit() and int(configured) >= 1 else \
+        max(1, ((os.cpu_count() or 2) - 1) // slots)
+    torch.set_num_threads(threads)  # process-wide: bounds what each concurrent job can take
+    return JobQueue(slots)
+
+
+@contextmanager
+def heavy_job(what: str = "training") -> Iterator[None]:
+    """Run the block once a job slot is free; meanwhile show the place in the queue."""
+    notice = st.empty()
+
+    def on_wait(position: int) -> None:
+        notice.info(f"⏳ The server is busy with other students' {what}: you are number {position} "
+                    "in the queue. Your run starts by itself.")
+
+    with job_queue().slot(on_wait=on_wait):
+        notice.empty()
+        yield

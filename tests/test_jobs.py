@@ -1,0 +1,81 @@
+"""The classroom job queue: bounded concurrency, first-come first-served, visible positions."""
+import threading
+import time
+
+import pytest
+
+from sema_demo.jobs import JobQueue, default_slots
+
+
+def test_never_more_than_slots_jobs_run_at_once_and_everyone_finishes():
+    queue = JobQueue(slots=2)
+    peak, running, lock, done = [0], [0], threading.Lock(), []
+
+    def job(i):
+        with queue.slot():
+            with lock:
+                running[0] += 1
+                peak[0] = max(peak[0], running[0])
+            time.sleep(0.02)
+            with lock:
+                running[0] -= 1
+            done.append(i)
+
+    threads = [threading.Thread(target=job, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert sorted(done) == list(range(8))
+    assert peak[0] == 2
+    assert queue.running == 0 and queue.waiting == 0
+
+
+def test_waiters_are_served_in_arrival_order_and_see_their_position():
+    queue = JobQueue(slots=1)
+    order, positions = [], {}
+    release = threading.Event()
+
+    def holder():
+        with queue.slot():
+            release.wait(5)
+
+    def waiter(i):
+        with queue.slot(on_wait=lambda p: positions.setdefault(i, []).append(p), poll=0.01):
+            order.append(i)
+
+    first = threading.Thread(target=holder)
+    first.start()
+    while queue.running == 0:
+        time.sleep(0.005)
+    waiters = []
+    for i in range(3):
+        waiters.append(threading.Thread(target=waiter, args=(i,)))
+        waiters[-1].start()
+        while queue.waiting < i + 1:
+            time.sleep(0.005)
+    release.set()
+    for t in [first, *waiters]:
+        t.join(5)
+    assert order == [0, 1, 2]
+    assert positions[0][0] == 1 and positions[2][0] == 3
+    assert positions[2] == sorted(positions[2], reverse=True)   # the place only improves
+
+
+def test_an_exception_inside_the_slot_releases_it():
+    queue = JobQueue(slots=1)
+    with pytest.raises(RuntimeError):
+        with queue.slot():
+            raise RuntimeError("boom")
+    assert queue.running == 0
+    with queue.slot():
+        assert queue.running == 1
+
+
+def test_slot_count_comes_from_the_environment_or_the_cores(monkeypatch):
+    monkeypatch.setenv("SEMA_MAX_JOBS", "3")
+    assert default_slots() == 3
+    monkeypatch.setenv("SEMA_MAX_JOBS", "zero")
+    assert default_slots() >= 1
+    with pytest.raises(ValueError):
+        JobQueue(0)
