@@ -6,10 +6,10 @@ from sema_demo.ui.common import Param, alpha_slider, bind_url, preset_buttons, s
 from sema_demo.walk import noisy_walk
 
 PARAMS = {
-    "alpha": Param(0.95, choices=(0.0, 0.5, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995)),
-    "epoch": Param(50, lo=5, hi=300),
-    "noise": Param(2.0, lo=0.0, hi=5.0),
-    "seed": Param(0, lo=0, hi=10_000),
+    "home_alpha": Param(0.95, choices=(0.0, 0.5, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995)),
+    "home_epoch": Param(50, lo=5, hi=300),
+    "home_noise": Param(2.0, lo=0.0, hi=5.0),
+    "home_seed": Param(0, lo=0, hi=10_000),
 }
 bind_url(PARAMS)
 
@@ -29,22 +29,22 @@ the average brings flatness, and it costs nothing extra
 left, right = st.columns([1, 3], gap="large")
 with left:
     st.subheader("One weight, noisy gradients")
-    alpha_slider("alpha", choices=PARAMS["alpha"].choices)
-    st.slider("Steps per epoch (SEMA switches at each epoch end)", 5, 300, key="epoch", step=5,
+    alpha_slider("home_alpha", choices=PARAMS["home_alpha"].choices)
+    st.slider("Steps per epoch (SEMA switches at each epoch end)", 5, 300, key="home_epoch", step=5,
               help="How many optimizer steps pass between two switches θ ← φ.")
-    st.slider("Gradient noise σ", 0.0, 5.0, key="noise", step=0.5,
+    st.slider("Gradient noise σ", 0.0, 5.0, key="home_noise", step=0.5,
               help="Standard deviation of the noise added to every gradient (the same draws for all methods).")
-    st.number_input("Seed", 0, 10_000, key="seed", help="Changes the noise draws.")
+    st.number_input("Seed", 0, 10_000, key="home_seed", help="Changes the noise draws.")
 sync_url(PARAMS)
 
-walk = noisy_walk(steps=300, momentum=st.session_state.alpha, steps_per_epoch=st.session_state.epoch,
-                  noise=st.session_state.noise, seed=st.session_state.seed)
+walk = noisy_walk(steps=300, momentum=st.session_state.home_alpha, steps_per_epoch=st.session_state.home_epoch,
+                  noise=st.session_state.home_noise, seed=st.session_state.home_seed)
 with right:
     st.altair_chart(charts.walk_chart(walk), width="stretch")
     preset_buttons({
-        "EMA lags": {"alpha": 0.995, "epoch": 300, "noise": 1.0},
-        "SEMA follows, smoothed": {"alpha": 0.95, "epoch": 50, "noise": 2.0},
-        "α = 0: no averaging": {"alpha": 0.0, "epoch": 50, "noise": 2.0},
+        "EMA lags": {"home_alpha": 0.995, "home_epoch": 300, "home_noise": 1.0},
+        "SEMA follows, smoothed": {"home_alpha": 0.95, "home_epoch": 50, "home_noise": 2.0},
+        "α = 0: no averaging": {"home_alpha": 0.0, "home_epoch": 50, "home_noise": 2.0},
     })
     what_to_notice(
         "The grey SGD path jitters around the minimum at 0. The blue EMA φ is smooth but, with a long "

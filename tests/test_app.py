@@ -28,20 +28,20 @@ def test_home_presets_set_the_controls():
     at = run_app()
     at.button(key="preset::EMA lags").click().run()
     assert not at.exception
-    assert at.select_slider(key="alpha").value == 0.995
-    assert at.slider(key="epoch").value == 300
+    assert at.select_slider(key="home_alpha").value == 0.995
+    assert at.slider(key="home_epoch").value == 300
 
 
 def test_home_reads_valid_and_survives_hostile_query_parameters():
-    at = run_app(alpha="0.99", epoch="100")
-    assert at.select_slider(key="alpha").value == 0.99
-    assert at.slider(key="epoch").value == 100
-    at = run_app(alpha="<script>alert(1)</script>", epoch="1e9", noise="nan", seed="x" * 500)
+    at = run_app(home_alpha="0.99", home_epoch="100")
+    assert at.select_slider(key="home_alpha").value == 0.99
+    assert at.slider(key="home_epoch").value == 100
+    at = run_app(home_alpha="<script>alert(1)</script>", home_epoch="1e9", home_noise="nan", home_seed="x" * 500)
     assert not at.exception
-    assert at.select_slider(key="alpha").value == 0.95     # defaults back
-    assert at.slider(key="epoch").value == 300             # clamped to the maximum
+    assert at.select_slider(key="home_alpha").value == 0.95     # defaults back
+    assert at.slider(key="home_epoch").value == 300             # clamped to the maximum
     warning = " ".join(w.value for w in at.warning)
-    assert "could not be used" in warning and "epoch" in warning
+    assert "could not be used" in warning and "home_epoch" in warning
 
 
 def test_noisy_walk_switches_at_epoch_ends_and_sema_jumps_to_its_average():

@@ -58,12 +58,22 @@ def streamlit_server(timeout: float = 60.0, env: dict | None = None):
             proc.kill()
 
 
-def wait_until_idle(page, timeout_ms: int = 60_000) -> None:
-    """Wait until Streamlit has stopped running the script (no 'Running…' indicator)."""
+def wait_until_idle(page, timeout_ms: int = 90_000, quiet_ms: int = 1500) -> None:
+    """Wait until the app has drawn something and Streamlit has stopped running for ``quiet_ms``.
+
+    The first run of a page can take a while to *start* (imports on a loaded machine), so
+    "no running indicator" alone is not enough: the main block must also hold elements.
+    """
     page.wait_for_selector('[data-testid="stApp"]', timeout=timeout_ms)
-    page.wait_for_timeout(500)
     page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=timeout_ms)
+        """([quiet]) => {
+            const busy = document.querySelector('[data-testid="stStatusWidget"]');
+            const drawn = document.querySelectorAll('[data-testid="stMain"] [data-testid="stElementContainer"]').length > 2;
+            const now = Date.now();
+            if (busy || !drawn) { window.__semaQuietSince = null; return false; }
+            window.__semaQuietSince = window.__semaQuietSince || now;
+            return now - window.__semaQuietSince >= quiet;
+        }""", arg=[quiet_ms], timeout=timeout_ms, polling=250)
 
 
 def main() -> None:

@@ -1,0 +1,67 @@
+"""How fast are the exact noisy-quadratic curves?  The moment recurrence of sema_demo.theory
+against a vectorised Monte-Carlo simulation of the same model.
+
+Model: 100 dimensions (hᵢ = 1/i), 10,000 steps, batch 16, η = 0.5, β = 0.9, α = 0.95,
+SEMA switching every 10 steps: the theory page's default at its largest run length.  One
+exact call yields all three methods (SGD, EMA, SEMA; θ and φ).  The Monte-Carlo run
+simulates 1,000 independent runs of the same model at once (numpy, vectorised over runs
+and dimensions, one Python iteration per step) and records the same mean curves.
+Medians of calls measured side by side (exact, Monte Carlo, exact, …) after a warm-up,
+with numpy's BLAS limited to one thread: the products are small, and on a shared 2-core
+machine a second BLAS thread mostly measures the neighbours (3× slower under load).  The
+same exact call with the default BLAS threads is printed as context.
+
+    python benchmarks/bench_theory.py [--quick] [--check]
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from benchlib import Report, alternate, header, median, parse_args
+from sema_demo.theory import NQM, SERIES, exact_curves, monte_carlo
+
+EXACT_BOUND_S = 0.2   # the issue's bound for 100 dimensions × 10,000 steps × 3 methods
+
+
+def main() -> None:
+    args = parse_args(__doc__)
+    header("bench_theory")
+    report = Report()
+    cfg = NQM(dim=100, steps=10_000) if not args.quick else NQM(dim=50, steps=2000)
+    samples = 200 if args.quick else 1000
+    repeats = args.repeats or 3
+    print(f"# model: {cfg}; Monte Carlo: {samples} runs")
+
+    curves = exact_curves(cfg)                          # warm-up (and the curves checked below)
+    mc, slow = None, {}
+
+    def simulate():
+        nonlocal mc
+        mc = monte_carlo(cfg, samples=samples, seed=0, bands=False)
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        times = alternate({"exact": lambda: exact_curves(cfg), "monte_carlo": simulate}, repeats, warmup=0)
+        for K in (1, 5000):   # context: the slowest switch periods of the page (many periods; long tables)
+            k_cfg = replace(cfg, switch_every=min(K, cfg.steps))
+            slow[k_cfg.switch_every] = alternate({"k": lambda c=k_cfg: exact_curves(c)}, repeats)["k"]
+    default_threads = alternate({"exact": lambda: exact_curves(cfg)}, repeats)["exact"]
+    worst = max(np.nanmax(np.abs(mc.mean[s][1:] - curves.total(s)[1:]) / mc.stderr[s][1:]) for s in SERIES)
+    print(f"# agreement: max over steps and series of |Monte-Carlo mean − exact| / standard error = {worst:.2f}")
+
+    report.time("exact_curves_3_methods", times["exact"])
+    report.time(f"monte_carlo_{samples}_runs", times["monte_carlo"])
+    report.time("exact_curves_3_methods_default_blas_threads", default_threads)
+    for K, seconds in slow.items():
+        report.time(f"exact_curves_K{K}", seconds)
+    exact = median(times["exact"])
+    if not args.quick:
+        report.ratio("exact_seconds_over_0.2s_bound", exact / EXACT_BOUND_S, 1.0)
+    report.ratio(f"exact_vs_monte_carlo_{samples}", exact / median(times["monte_carlo"]), 0.1)
+    report.finish(args.check)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,196 @@
+"""The noisy quadratic model: exact moments against independent references.
+
+References: a literal step-by-step moment recurrence (checks the fast doubling
+algebra), the library's own torch optimizer + SwitchEMA (checks the conventions),
+Monte-Carlo runs (checks the moments statistically), closed forms (steady states).
+"""
+import math
+import warnings
+from dataclasses import replace
+from statistics import NormalDist
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from sema_demo import EMA, SwitchEMA, theory
+from sema_demo.theory import (NQM, SERIES, SWITCH, curves_frame, ema_steady_state_closed_form, exact_curves,
+                              growth_per_step, monte_carlo, sgd_steady_state_closed_form, steady_state,
+                              step_matrices, summarize)
+
+SMALL = NQM(dim=8, condition=10.0, batch_size=4.0, lr=0.5, beta=0.7, alpha=0.9, switch_every=15, steps=120)
+
+
+def literal_moments(cfg: NQM) -> dict[str, np.ndarray]:
+    """Expected loss per series, stepping m ← A·m, C ← A·C·Aᵀ + c·b·bᵀ (S at switches) one step at a time."""
+    A, b = step_matrices(cfg)
+    h, c = cfg.curvatures, cfg.noise
+    out = {s: [cfg.start_loss] for s in SERIES}
+    for switched in (False, True):
+        m = np.tile([cfg.start, 0.0, cfg.start], (cfg.dim, 1))
+        C = np.zeros((cfg.dim, 3, 3))
+        for t in range(1, cfg.steps + 1):
+            m = np.einsum("dij,dj->di", A, m)
+            C = A @ C @ A.transpose(0, 2, 1) + c[:, None, None] * b[:, :, None] * b[:, None, :]
+            if switched and t % cfg.switch_every == 0:
+                m, C = m @ SWITCH.T, SWITCH @ C @ SWITCH.T
+            theta, phi = 0.5 * h @ (m[:, 0] ** 2 + C[:, 0, 0]), 0.5 * h @ (m[:, 2] ** 2 + C[:, 2, 2])
+            for s, v in zip(("sema_theta", "sema") if switched else ("sgd", "ema"), (theta, phi)):
+                out[s].append(v)
+    return {s: np.array(v) for s, v in out.items()}
+
+
+@pytest.mark.parametrize("switch_every", [1, 7, 15, 120, 500])
+def test_fast_exact_curves_equal_the_literal_recurrence(switch_every):
+    cfg = replace(SMALL, switch_every=switch_every)    # 7 does not divide 120; 500 never switches
+    curves, literal = exact_curves(cfg), literal_moments(cfg)
+    for s in SERIES:
+        np.testing.assert_allclose(curves.total(s), literal[s], rtol=1e-10, atol=1e-14, err_msg=s)
+
+
+@pytest.mark.parametrize("switch_every", [1, 7, 60])
+def test_blocked_work_gives_the_same_curves(monkeypatch, switch_every):
+    cfg = replace(SMALL, switch_every=switch_every)
+    whole = exact_curves(cfg), steady_state(cfg)
+    monkeypatch.setattr(theory, "BLOCK", 18 * cfg.dim * 4)     # blocks of 4 steps and of 4 periods
+    blocked = exact_curves(cfg), steady_state(cfg)
+    for s in SERIES:
+        np.testing.assert_allclose(blocked[0].total(s), whole[0].total(s), rtol=1e-10, err_msg=s)
+        assert blocked[1][s] == pytest.approx(whole[1][s], rel=1e-10)
+
+
+def test_exact_curves_match_monte_carlo_within_sampling_error():
+    curves = exact_curves(SMALL)
+    mc = monte_carlo(SMALL, samples=4000, seed=0)
+    checked = np.arange(1, SMALL.steps + 1, 4)
+    # Bonferroni: a family-wise false-alarm rate of 0.1 % over every (series, step) compared.
+    z = NormalDist().inv_cdf(1 - 0.001 / (2 * len(SERIES) * len(checked)))
+    for s in SERIES:
+        exact, sampled, stderr = curves.total(s)[checked], mc.mean[s][checked], mc.stderr[s][checked]
+        assert np.all(stderr < 0.05 * exact), "the simulation is precise enough to be a real check"
+        assert np.all(np.abs(sampled - exact) <= z * stderr), s
+        assert np.all(mc.low[s][checked] < mc.high[s][checked]), "single runs spread around the mean"
+
+
+def test_alpha_zero_makes_ema_and_sema_equal_sgd():
+    cfg = replace(SMALL, alpha=0.0)
+    curves = exact_curves(cfg)
+    for s in ("ema", "sema", "sema_theta"):
+        np.testing.assert_allclose(curves.total(s), curves.total("sgd"), rtol=1e-12)
+    mc = monte_carlo(cfg, samples=50, seed=1)
+    for s in ("ema", "sema", "sema_theta"):
+        np.testing.assert_array_equal(mc.mean[s], mc.mean["sgd"])
+
+
+def test_switch_period_longer_than_the_run_makes_sema_equal_ema():
+    cfg = replace(SMALL, switch_every=SMALL.steps + 1)
+    curves = exact_curves(cfg)
+    np.testing.assert_array_equal(curves.total("sema"), curves.total("ema"))
+    np.testing.assert_array_equal(curves.total("sema_theta"), curves.total("sgd"))
+    mc = monte_carlo(cfg, samples=50, seed=2)
+    np.testing.assert_array_equal(mc.mean["sema"], mc.mean["ema"])
+    # …while switching inside the run does change SEMA
+    assert not np.allclose(exact_curves(SMALL).total("sema"), curves.total("ema"))
+
+
+def torch_run(cfg: NQM, averager) -> tuple[list[float], list[float]]:
+    """Loss of θ and of φ per step for torch.optim.SGD(momentum=β) with a library averager, no noise."""
+    h = torch.tensor(cfg.curvatures)
+    model = nn.Module()
+    model.theta = nn.Parameter(torch.full((cfg.dim,), cfg.start, dtype=torch.float64))
+    opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.beta)
+    avg = averager(model)
+    loss = lambda w: 0.5 * (h * w ** 2).sum()  # noqa: E731
+    theta, phi = [loss(model.theta).item()], [loss(avg.module.theta).item()]
+    for _ in range(cfg.steps):
+        opt.zero_grad()
+        loss(model.theta).backward()
+        opt.step()
+        avg.update()
+        theta.append(loss(model.theta).item())
+        phi.append(loss(avg.module.theta).item())
+    return theta, phi
+
+
+def test_zero_noise_gives_the_deterministic_path_of_the_library():
+    cfg = replace(SMALL, batch_size=math.inf, steps=90)
+    curves = exact_curves(cfg)
+    for s in SERIES:
+        assert np.all(curves.variance[s] == 0.0)
+    sgd, ema = torch_run(cfg, lambda m: EMA(m, momentum=cfg.alpha))
+    sema_theta, sema = torch_run(cfg, lambda m: SwitchEMA(m, momentum=cfg.alpha, switch_every=cfg.switch_every))
+    for s, reference in (("sgd", sgd), ("ema", ema), ("sema", sema), ("sema_theta", sema_theta)):
+        np.testing.assert_allclose(curves.bias[s], reference, rtol=1e-10, err_msg=s)
+
+
+@pytest.mark.parametrize("beta", [0.0, 0.9])
+def test_steady_states_match_closed_forms_and_the_long_run(beta):
+    cfg = NQM(dim=20, condition=10.0, batch_size=8.0, lr=0.3, beta=beta, alpha=0.95, switch_every=20, steps=4000)
+    steady = steady_state(cfg)
+    assert steady["sgd"] == pytest.approx(sgd_steady_state_closed_form(cfg), rel=1e-10)
+    if beta == 0:
+        assert steady["ema"] == pytest.approx(ema_steady_state_closed_form(cfg), rel=1e-10)
+    else:
+        with pytest.raises(ValueError):
+            ema_steady_state_closed_form(cfg)
+    curves = exact_curves(cfg)
+    assert curves.total("sgd")[-1] == pytest.approx(steady["sgd"], rel=1e-8)
+    assert curves.total("ema")[-1] == pytest.approx(steady["ema"], rel=1e-8)
+    last_period = slice(-cfg.switch_every, None)     # steps 0 … K−1 after a switch, in some order
+    assert curves.total("sema")[last_period].mean() == pytest.approx(steady["sema"], rel=1e-8)
+    assert curves.total("sema_theta")[last_period].mean() == pytest.approx(steady["sema_theta"], rel=1e-8)
+
+
+def test_unstable_learning_rate_grows_and_is_cut_without_overflow_warnings():
+    cfg = replace(SMALL, lr=1.05 * SMALL.max_stable_lr, steps=2000)
+    assert not cfg.stable and growth_per_step(cfg)["sgd"] > 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        curves = exact_curves(cfg)
+        mc = monte_carlo(cfg, samples=20, seed=0)
+        summary = summarize(curves, steady_state(cfg))
+    k = curves.diverged["sgd"]
+    total = curves.total("sgd")
+    assert 0 < k < cfg.steps and total[k] > 1e6 * total[0]
+    assert np.all(np.isfinite(total[:k])) and np.all(np.isnan(total[k + 1:]))
+    assert total[k - 1] > total[k // 2] > total[0], "the growth is visible before the cut"
+    assert np.isnan(mc.mean["sgd"][-1])
+    assert summary.steady == {} and math.isnan(summary.final["sgd"])
+
+
+def test_stability_bound_is_the_heavy_ball_bound():
+    cfg = NQM(beta=0.5)
+    assert cfg.max_stable_lr == pytest.approx(3.0)
+    assert growth_per_step(replace(cfg, lr=2.9))["sgd"] < 1 < growth_per_step(replace(cfg, lr=3.1))["sgd"]
+
+
+def test_curvature_spectrum_and_noise():
+    np.testing.assert_allclose(NQM(dim=100, condition=100).curvatures, 1 / np.arange(1, 101))
+    h = NQM(dim=10, condition=1000).curvatures
+    assert h.max() == 1 and h.min() == pytest.approx(1e-3) and np.all(np.diff(h) < 0)
+    np.testing.assert_array_equal(NQM(dim=1, condition=50).curvatures, [1.0])
+    cfg = NQM(dim=5, condition=5, batch_size=32)
+    np.testing.assert_allclose(cfg.noise, cfg.curvatures / 32)
+
+
+@pytest.mark.parametrize("bad", [dict(alpha=1.0), dict(beta=-0.1), dict(dim=0), dict(steps=0), dict(switch_every=0),
+                                 dict(condition=0.5), dict(batch_size=0), dict(lr=-1.0)])
+def test_bad_settings_are_refused(bad):
+    with pytest.raises(ValueError):
+        NQM(**bad)
+
+
+def test_summary_and_csv_frame():
+    curves = exact_curves(SMALL)
+    summary = summarize(curves, steady_state(SMALL))
+    best = min(summary.final[s] for s in ("sgd", "ema", "sema"))
+    assert summary.level == pytest.approx(2 * best)
+    for s in ("sgd", "ema", "sema"):
+        step = summary.reach[s]
+        if step is not None:
+            assert curves.total(s)[step] <= summary.level < curves.total(s)[:step].min()
+    frame = curves_frame(curves, monte_carlo(SMALL, samples=10))
+    assert len(frame) == len(SERIES) * (SMALL.steps + 1)
+    assert {"step", "series", "expected_loss", "bias", "variance", "mc_mean", "mc_stderr"} <= set(frame.columns)
+    np.testing.assert_allclose(frame["expected_loss"], frame["bias"] + frame["variance"])
