@@ -7,6 +7,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from IPython.core.inputtransformer2 import TransformerManager
 from nbclient import NotebookClient
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
@@ -29,7 +30,7 @@ def test_notebook_is_committed_without_outputs(path):
 
 def sema_demo_references(source):
     """(module, name) pairs for `from sema_demo.x import name` and `sema_demo.x.name` in code."""
-    tree = ast.parse(source)
+    tree = ast.parse(TransformerManager().transform_cell(source))  # magics become plain Python
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "sema_demo":
             for alias in node.names:
