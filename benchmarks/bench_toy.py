@@ -1,0 +1,89 @@
+"""Toy-data training speed: all methods (and seeds) in the engine vs ONE model in a plain loop.
+
+    python benchmarks/bench_toy.py [--quick] [--check] [--repeats N]
+
+Setup: two moons, 1,000 training points (+ 250 test), MLP 2-64-64-2 tanh, batch 32,
+100 epochs, SGD with momentum 0.9, lr 0.05, on the CPU with one thread (see main()).
+
+- plain:    the loop a practitioner writes for ONE model: ``nn.Sequential`` +
+            ``torch.optim.SGD``, a fresh permutation per epoch, no evaluation at all;
+- engine:   ``Trainer.run()`` for SGD + EMA + SEMA (one seed each), including what the
+            page needs every epoch: train and test loss/accuracy of every run's evaluated
+            weights (no decision grid).  The engine picks its batched MLP path;
+- engine×5: the same for 5 seeds × 3 methods = 15 networks;
+- per-run:  context only, the engine's generic path (one module per run) for the 3 methods.
+
+Candidates alternate A, B, C, … after a warm-up and the medians are compared:
+
+- three_methods_vs_one_model:  engine ÷ plain, target ≤ 1.0 (all three for the price of one);
+- fifteen_runs_vs_one_model:   engine×5 ÷ plain, target ≤ 2.0.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
+
+from benchlib import Report, alternate, header, median, parse_args  # noqa: E402
+from sema_demo.datasets.toy import toy_data  # noqa: E402
+from sema_demo.models import mlp  # noqa: E402
+from sema_demo.training import Data, Trainer, TrainConfig  # noqa: E402
+
+N_TRAIN, BATCH, LR, MOMENTUM = 1000, 32, 0.05, 0.9
+
+
+def model_fn() -> torch.nn.Module:
+    return mlp(2, (64, 64), 2, "tanh")
+
+
+def plain_loop(data: Data, epochs: int) -> None:
+    torch.manual_seed(0)
+    model = model_fn()
+    optimizer = torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
+    x, y = data.x_train, data.y_train
+    for _ in range(epochs):
+        for idx in torch.randperm(len(x)).split(BATCH):
+            loss = F.cross_entropy(model(x[idx]), y[idx])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+
+
+def engine(data: Data, epochs: int, seeds: tuple[int, ...], batched: bool | None = None) -> None:
+    config = TrainConfig(methods=("sgd", "ema", "sema"), seeds=seeds, epochs=epochs, batch_size=BATCH,
+                         optimizer="momentum", lr=LR, beta=MOMENTUM, ema_momentum=0.99, device="cpu")
+    Trainer(data, model_fn, config, batched=batched).run()
+
+
+def main() -> None:
+    args = parse_args(__doc__.splitlines()[0])
+    # One thread for every candidate: on a shared machine a multi-threaded op waits for its
+    # slowest thread, which makes times jumpy; the figures are ratios measured side by side.
+    torch.set_num_threads(1)
+    epochs = 5 if args.quick else 100
+    repeats = args.repeats or (2 if args.quick else 7)
+    data = toy_data("moons", n=N_TRAIN * 5 // 4, noise=0.2, test_fraction=0.2, seed=0)
+    assert len(data.x_train) == N_TRAIN
+    header(f"bench_toy: moons {N_TRAIN} train points, MLP 2-64-64-2 tanh, batch {BATCH}, {epochs} epochs, "
+           "momentum SGD", "cpu")
+    times = alternate({
+        "plain_one_model": lambda: plain_loop(data, epochs),
+        "engine_3_methods": lambda: engine(data, epochs, (0,)),
+        "engine_5_seeds_x_3_methods": lambda: engine(data, epochs, (0, 1, 2, 3, 4)),
+        "engine_per_run_path_3_methods": lambda: engine(data, epochs, (0,), batched=False),
+    }, repeats, warmup=1)
+    report = Report()
+    for name, values in times.items():
+        report.time(name, values)
+    plain = median(times["plain_one_model"])
+    report.ratio("three_methods_vs_one_model", median(times["engine_3_methods"]) / plain, 1.0)
+    report.ratio("fifteen_runs_vs_one_model", median(times["engine_5_seeds_x_3_methods"]) / plain, 2.0)
+    report.finish(args.check)
+
+
+if __name__ == "__main__":
+    main()

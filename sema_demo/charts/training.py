@@ -1,0 +1,175 @@
+"""Learning curves and results tables from a training history (``Trainer.history`` rows).
+
+Generic over any history with the engine's columns (epoch, method, seed, train/test
+loss and accuracy, switched, diverged), so the toy and image pages share them:
+
+    learning_curves(frame, "accuracy", switch_epochs=trainer.switch_epochs(), epochs=config.epochs)
+    results_table(frame, threshold=0.9); results_text(frame, threshold=0.9)
+
+Everything that varies with the seed is shown as mean ± std over seeds; diverged runs
+are left out of the statistics and counted separately.
+"""
+from __future__ import annotations
+
+import altair as alt
+import numpy as np
+import pandas as pd
+
+from ..stats import format_mean_std, mean_std
+from .style import METHOD_COLORS, METHOD_NAMES, method_scale
+
+TIE = 0.05   # differences below this (points of accuracy, or epochs) count as a tie
+KINDS = {"accuracy": ("acc", "accuracy (%)", 100.0), "loss": ("loss", "cross-entropy loss", 1.0)}
+
+
+def _methods(frame: pd.DataFrame) -> list[str]:
+    return list(dict.fromkeys(frame["method"]))
+
+
+def curve_bands(history: pd.DataFrame, kind: str = "accuracy") -> pd.DataFrame:
+    """Mean and mean ± std over seeds per (method, split, epoch), in display units."""
+    suffix, _, scale = KINDS[kind]
+    ok = history[~history["diverged"].astype(bool)]
+    long = ok.melt(id_vars=["epoch", "method", "seed"], value_vars=[f"train_{suffix}", f"test_{suffix}"],
+                   var_name="split", value_name="value").dropna(subset=["value"])
+    long["split"] = long["split"].str.split("_").str[0]
+    g = long.groupby(["method", "split", "epoch"], sort=False)["value"]
+    out = g.agg(["mean", "std", "count"]).reset_index()
+    out["std"] = out["std"].fillna(0.0)
+    for col in ("mean", "std"):
+        out[col] *= scale
+    # the band, kept inside what the quantity can be (accuracy 0–100 %, loss ≥ 0)
+    out["lo"] = (out["mean"] - out["std"]).clip(lower=0)
+    out["hi"] = (out["mean"] + out["std"]).clip(upper=100 if kind == "accuracy" else None)
+    out["Method"] = out["method"].map(METHOD_NAMES)
+    return out
+
+
+def learning_curves(history: pd.DataFrame, kind: str = "accuracy", *, switch_epochs=(), epochs: int | None = None,
+                    height: int = 260, title: str | None = None) -> alt.LayerChart:
+    """Train (dashed) and test (solid) curves per method, mean ± std bands over seeds, and
+    SEMA's switch epochs as faint vertical rules.  ``epochs`` fixes the x axis (live runs)."""
+    _, label, _ = KINDS[kind]
+    bands = curve_bands(history, kind)
+    methods = _methods(history) if len(history) else []
+    x_max = epochs or (int(history["epoch"].max()) if len(history) else 1)
+    x = alt.X("epoch:Q", title="epoch", scale=alt.Scale(domain=[0, x_max], nice=False))
+    color = alt.Color("Method:N", scale=method_scale(methods or None),
+                      legend=alt.Legend(orient="top", title=None, symbolType="stroke", symbolOpacity=1,
+                                        symbolStrokeWidth=3))
+    dash = alt.StrokeDash("split:N", scale=alt.Scale(domain=["test", "train"], range=[[1, 0], [5, 3]]),
+                          legend=alt.Legend(orient="top", title=None))
+    base = alt.Chart(bands)
+    band = base.mark_area(opacity=0.18).encode(x, alt.Y("lo:Q"), alt.Y2("hi:Q"), color,
+                                               detail="split:N").transform_filter(alt.datum.split == "test")
+    line = base.mark_line(strokeWidth=2.2).encode(
+        x, alt.Y("mean:Q", title=label, scale=alt.Scale(zero=False)), color, dash,
+        tooltip=["Method:N", "split:N", "epoch:Q", alt.Tooltip("mean:Q", format=".3f", title="mean"),
+                 alt.Tooltip("std:Q", format=".3f", title="std over seeds"), alt.Tooltip("count:Q", title="seeds")])
+    layers = [band, line]
+    shown = [e for e in switch_epochs if e <= x_max]
+    if "sema" in methods and shown:
+        rules = alt.Chart(pd.DataFrame({"epoch": shown, "event": "SEMA switch θ ← φ"})).mark_rule(
+            color=METHOD_COLORS["sema"], strokeDash=[2, 3], opacity=0.35 if len(shown) < 40 else 0.15
+        ).encode(x, tooltip=["event:N", "epoch:Q"])
+        layers.insert(0, rules)
+    chart = alt.layer(*layers).properties(height=height)
+    return chart.properties(title=title) if title else chart
+
+
+# ---------------------------------------------------------------------------------- summaries
+
+
+def final_rows(history: pd.DataFrame) -> pd.DataFrame:
+    """The last row of every (method, seed) run that did not diverge."""
+    last = history.sort_values("epoch").groupby(["method", "seed"], sort=False).tail(1)
+    return last[~last["diverged"].astype(bool)]
+
+
+def epochs_to_reach(history: pd.DataFrame, threshold: float) -> pd.DataFrame:
+    """First epoch at which each (method, seed) reached ``threshold`` test accuracy (NaN: never)."""
+    runs = history[["method", "seed"]].drop_duplicates()
+    hit = history[history["test_acc"] >= threshold].groupby(["method", "seed"], sort=False)["epoch"].min()
+    return runs.join(hit, on=["method", "seed"]).reset_index(drop=True)
+
+
+def results_table(history: pd.DataFrame, threshold: float) -> pd.DataFrame:
+    """Per method: final test accuracy and epochs to ``threshold`` as mean ± std over seeds."""
+    finals, reach = final_rows(history), epochs_to_reach(history, threshold)
+    rows = []
+    for m in _methods(history):
+        runs = reach[reach["method"] == m]
+        reached = runs["epoch"].dropna()
+        speed = format_mean_std(reached, digits=1) if len(reached) else "never"
+        if 0 < len(reached) < len(runs):
+            speed += f" ({len(reached)}/{len(runs)} seeds)"
+        diverged = history[(history["method"] == m) & history["diverged"].astype(bool)]
+        rows.append({
+            "Method": METHOD_NAMES[m],
+            "Final test accuracy (%)": format_mean_std(finals.loc[finals["method"] == m, "test_acc"], 1, 100),
+            f"Epochs to {threshold:.0%} test accuracy": speed,
+            "Diverged": ", ".join(f"seed {s} at epoch {e}" for s, e in zip(diverged["seed"], diverged["epoch"]))
+                        or "—",
+        })
+    return pd.DataFrame(rows)
+
+
+def _num(x: float) -> str:
+    return f"{x:.1f}" if abs(x) >= 1 else f"{x:.2f}"
+
+
+def _and(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def _compare(values: dict[str, list[float]], higher_is_better: bool, unit: str, level: str, what: str) -> str:
+    """One sentence naming the best method and whether its lead exceeds the seed-to-seed spread
+    (the two methods' standard deviations added)."""
+    stats = {m: mean_std(v) for m, v in values.items() if len(v)}
+    if len(stats) < 2:
+        return ""
+    ranked = sorted(stats, key=lambda m: stats[m][0], reverse=higher_is_better)
+    best, second = ranked[0], ranked[1]
+    gap = abs(stats[best][0] - stats[second][0])
+    if gap < TIE:
+        tied = [METHOD_NAMES[m] for m in ranked if abs(stats[m][0] - stats[best][0]) < TIE]
+        return f"In {what}, {_and(tied)} are tied ({_num(stats[best][0])}{level})."
+    spread = stats[best][1] + stats[second][1]
+    name, runner = METHOD_NAMES[best], METHOD_NAMES[second]
+    if min(len(values[best]), len(values[second])) < 2:
+        return (f"{name} has the best {what} ({_num(gap)} {unit} ahead of {runner}), but with one seed "
+                "that can be luck: add seeds to compare fairly.")
+    if gap > spread:
+        return (f"**{name}** has the best {what}: {_num(gap)} {unit} ahead of {runner}, more than their "
+                f"seed-to-seed spread (± {_num(spread)}).")
+    return (f"No clear winner in {what}: {name} leads {runner} by {_num(gap)} {unit}, within their seed-to-seed "
+            f"spread (± {_num(spread)}).")
+
+
+def results_text(history: pd.DataFrame, threshold: float) -> str:
+    """What the measurements say, worded from the numbers (markdown).  Never claims SEMA wins
+    unless it does by more than the spread over seeds."""
+    if history.empty:
+        return "No epoch has finished yet."
+    finals, reach = final_rows(history), epochs_to_reach(history, threshold)
+    methods = _methods(history)
+    acc = {m: (finals.loc[finals["method"] == m, "test_acc"] * 100).tolist() for m in methods}
+    parts = [_compare(acc, True, "points", " %", "final test accuracy")]
+    complete = {m: reach.loc[reach["method"] == m, "epoch"] for m in methods}
+    speed = {m: v.tolist() for m, v in complete.items() if len(v) and v.notna().all()}
+    if len(speed) >= 2:
+        parts.append(_compare(speed, False, "epochs", " epochs", f"speed to {threshold:.0%} test accuracy"))
+    elif not speed:
+        parts.append(f"No method reached {threshold:.0%} test accuracy in every seed.")
+    best = max((m for m in methods if acc[m]), key=lambda m: np.mean(acc[m]), default=None)
+    if "sema" in methods and best not in (None, "sema") and acc["sema"] and \
+            np.mean(acc[best]) - np.mean(acc["sema"]) >= TIE:
+        parts.append(f"On this setting SEMA does not beat {METHOD_NAMES[best]} in final test accuracy.")
+    return " ".join(p for p in parts if p)
+
+
+def diverged_notes(history: pd.DataFrame) -> list[str]:
+    """'SEMA (seed 1) diverged at epoch 4', one per diverged run."""
+    bad = history[history["diverged"].astype(bool)]
+    return [f"{METHOD_NAMES[m]} (seed {s}) diverged at epoch {e}"
+            for m, s, e in zip(bad["method"], bad["seed"], bad["epoch"])]

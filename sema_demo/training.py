@@ -1,0 +1,653 @@
+"""The one training engine behind every comparison (toy 2D data and images alike).
+
+    trainer = Trainer(data, lambda: mlp(2, (64, 64)), TrainConfig(methods=("sgd", "ema", "sema"), seeds=(0, 1)))
+    while not trainer.done:
+        rows = trainer.run_epoch()        # one more epoch for every (method, seed); pause = stop calling
+    frame = pandas.DataFrame(trainer.history)
+
+Fair comparison, by construction: every (method, seed) of one seed starts from the
+same weights (``torch.manual_seed(seed)`` then ``model_fn()``), sees the same batch
+order and the same augmentation draws, so differences come from the method alone.
+Metrics are those of the *evaluated* weights: φ for EMA, SEMA, SWA and Lookahead,
+θ for the plain optimizer.  SEMA switches θ ← φ at the end of every
+``switch_epochs``-th epoch; the optimizer state is kept.
+
+Two paths train the same thing:
+
+- the generic path: one ``nn.Module``, ``torch.optim`` optimizer and
+  ``sema_demo.averaging`` averager per run, for any network (CNNs, ResNets);
+  on CUDA, 4D inputs train in channels_last with bf16 autocast;
+- the batched path, picked automatically for a plain MLP (``nn.Sequential`` of
+  ``Linear`` and tanh/ReLU/GELU/sigmoid): the weights of all runs are stacked
+  into one flat tensor, forward and backward are batched matmuls written out by
+  hand, and optimizer and averager are a few fused ops over the stack.  All
+  methods × seeds cost about as much as one network trained alone.  The tests
+  check that it gives the same numbers as the generic path.
+
+A run whose weights θ become non-finite (as they do at once when its loss does) is
+marked diverged at that epoch and stops; the others continue.
+"""
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .averaging import METHODS, make_averager
+from .device import pick_device
+
+__all__ = ["TrainConfig", "Data", "Trainer", "OPTIMIZERS", "SCHEDULES", "HISTORY_COLUMNS",
+           "is_plain_mlp", "batch_order", "learning_rate", "grid_points"]
+
+OPTIMIZERS = ("sgd", "momentum", "adam")
+SCHEDULES = ("constant", "cosine")
+HISTORY_COLUMNS = ("epoch", "method", "seed", "train_loss", "train_acc", "test_loss", "test_acc",
+                   "switched", "diverged", "seconds")
+ADAM_BETA2, ADAM_EPS = 0.999, 1e-8
+EVAL_CHUNK = 4096      # examples per forward pass when evaluating a network
+EVAL_ELEMENTS = 2**16  # batched MLPs: activation elements per evaluation chunk (all runs together)
+
+
+@dataclass
+class TrainConfig:
+    methods: tuple[str, ...] = ("sgd", "ema", "sema")   # names from averaging.METHODS
+    seeds: tuple[int, ...] = (0,)
+    epochs: int = 30
+    batch_size: int = 32             # clamped to the training-set size
+    optimizer: str = "momentum"      # "sgd" | "momentum" (heavy ball) | "adam"
+    lr: float = 0.05
+    beta: float = 0.9                # optimizer momentum β (Adam's β1); NOT the EMA momentum
+    weight_decay: float = 0.0        # L2 added to the gradient, as torch.optim does
+    schedule: str = "constant"       # "constant" | "cosine" (per step, down to 0 at the last step)
+    ema_momentum: float = 0.99       # α, the EMA decay, for EMA and SEMA: horizon ≈ 1/(1 − α) steps
+    switch_epochs: int = 1           # SEMA switches θ ← φ every this many epochs
+    swa_start: int = 0               # SWA: first averaged epoch (0-based)
+    lookahead_k: int = 5
+    lookahead_alpha: float = 0.5
+    device: str = "auto"             # "auto" | "cpu" | "cuda" | "mps"
+    grid_resolution: int = 0         # > 0: per-epoch class-probability grid for 2D inputs
+    train_eval_size: int = 10_000    # train metrics on at most this many training examples (0: skip)
+
+    def __post_init__(self):
+        self.methods, self.seeds = tuple(self.methods), tuple(int(s) for s in self.seeds)
+        problems = []
+        if not self.methods or not set(self.methods) <= set(METHODS) or len(set(self.methods)) < len(self.methods):
+            problems.append(f"methods must be distinct names from {METHODS}, got {self.methods}")
+        if not self.seeds or len(set(self.seeds)) < len(self.seeds):
+            problems.append(f"seeds must be distinct integers, at least one, got {self.seeds}")
+        for name in ("epochs", "batch_size", "switch_epochs", "lookahead_k"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                problems.append(f"{name} must be an integer >= 1, got {getattr(self, name)!r}")
+        if self.optimizer not in OPTIMIZERS:
+            problems.append(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+        if self.schedule not in SCHEDULES:
+            problems.append(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            problems.append(f"lr must be a positive number, got {self.lr!r}")
+        if not 0 <= self.beta < 1:
+            problems.append(f"beta (the optimizer momentum) must be in [0, 1), got {self.beta!r}")
+        if not 0 <= self.ema_momentum < 1:
+            problems.append(f"ema_momentum α must be in [0, 1) (the EMA decay), got {self.ema_momentum!r}")
+        if not 0 < self.lookahead_alpha <= 1:
+            problems.append(f"lookahead_alpha must be in (0, 1], got {self.lookahead_alpha!r}")
+        if self.weight_decay < 0 or self.swa_start < 0 or self.grid_resolution < 0 or self.train_eval_size < 0:
+            problems.append("weight_decay, swa_start, grid_resolution and train_eval_size must be >= 0")
+        if problems:
+            raise ValueError("; ".join(problems))
+
+
+@dataclass
+class Data:
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    n_classes: int
+    name: str = ""
+    augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None  # batch-wise, seeded
+    extent: tuple[float, float, float, float] | None = None   # 2D data: (xmin, xmax, ymin, ymax) for grids
+
+    def check(self) -> None:
+        """Raise ValueError naming the first inconsistency."""
+        for split in ("train", "test"):
+            x, y = getattr(self, f"x_{split}"), getattr(self, f"y_{split}")
+            if len(x) != len(y) or y.dim() != 1:
+                raise ValueError(f"x_{split} has {len(x)} rows but y_{split} has shape {tuple(y.shape)}")
+            if len(y) and (int(y.min()) < 0 or int(y.max()) >= self.n_classes):
+                raise ValueError(f"y_{split} labels must lie in 0..{self.n_classes - 1}")
+        if len(self.x_train) == 0:
+            raise ValueError("the training set is empty")
+        if self.x_train.shape[1:] != self.x_test.shape[1:] and len(self.x_test):
+            raise ValueError(f"train and test inputs differ in shape: {tuple(self.x_train.shape[1:])} "
+                             f"vs {tuple(self.x_test.shape[1:])}")
+
+
+def learning_rate(config: TrainConfig, step: int, total_steps: int) -> float:
+    """The learning rate of optimizer step ``step`` (0-based) out of ``total_steps``."""
+    if config.schedule == "cosine":
+        return config.lr * 0.5 * (1 + math.cos(math.pi * step / total_steps))
+    return config.lr
+
+
+def batch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
+    """The shuffled example order of one epoch: a function of (seed, epoch) only, so pausing,
+    resuming and the choice of training path cannot change it."""
+    return torch.randperm(n, generator=torch.Generator().manual_seed(_mix(seed, epoch)))
+
+
+def _mix(seed: int, epoch: int) -> int:
+    return (seed * 1_000_003 + epoch * 7_919 + 12_345) % (2**63)
+
+
+def grid_points(extent: tuple[float, float, float, float], resolution: int) -> torch.Tensor:
+    """(resolution², 2) points; row i·resolution + j is (x_j, y_i), y ascending."""
+    xmin, xmax, ymin, ymax = extent
+    ys, xs = torch.meshgrid(torch.linspace(ymin, ymax, resolution), torch.linspace(xmin, xmax, resolution),
+                            indexing="ij")
+    return torch.stack([xs.reshape(-1), ys.reshape(-1)], dim=1)
+
+
+def data_extent(data: Data, margin: float = 0.15) -> tuple[float, float, float, float]:
+    x = torch.cat([data.x_train, data.x_test]).double()
+    lo, hi = x.min(0).values, x.max(0).values
+    pad = (hi - lo).clamp_min(1e-6) * margin
+    return float(lo[0] - pad[0]), float(hi[0] + pad[0]), float(lo[1] - pad[1]), float(hi[1] + pad[1])
+
+
+# ------------------------------------------------------------------------------------- the engine
+
+
+class Trainer:
+    """Trains every (method, seed) of ``config`` on ``data``, one epoch per ``run_epoch()``.
+
+    Attributes besides the contract: ``data``, ``model_fn``, ``config``, ``device``, ``batched``
+    (the fast MLP path is used), ``batch_size`` (after clamping), ``batch_clamped``, ``steps_per_epoch``, ``total_steps``,
+    ``extent`` (2D data) and ``stopped``.
+    ``batched=None`` picks the fast path for plain MLPs; ``True``/``False`` force it
+    (``True`` raises ValueError when the model is not a plain MLP on flat inputs).
+    """
+
+    def __init__(self, data: Data, model_fn: Callable[[], nn.Module], config: TrainConfig,
+                 *, batched: bool | None = None):
+        data.check()
+        self.data, self.model_fn, self.config = data, model_fn, config
+        self.device = pick_device(config.device)
+        self.runs = [(m, s) for m in config.methods for s in config.seeds]
+        self.epoch = 0
+        self.stopped = False
+        self.history: list[dict] = []
+        self.diverged: dict[tuple[str, int], int] = {}
+        self._grids: dict[tuple[str, int], np.ndarray] = {}
+        self._grids_epoch = -1
+
+        initial = {}
+        for seed in config.seeds:
+            with torch.random.fork_rng(devices=[]):   # seed the weights without touching the caller's RNG
+                torch.manual_seed(seed)
+                initial[seed] = model_fn()
+        first = initial[config.seeds[0]]
+        dtype = next(first.parameters()).dtype
+        # On CUDA, image batches run channels_last under bf16 autocast (tensor cores).
+        images_on_cuda = self.device.type == "cuda" and data.x_train.dim() == 4
+        layout = torch.channels_last if images_on_cuda else torch.contiguous_format
+        self.x_train = _to(data.x_train, self.device, dtype).contiguous(memory_format=layout)
+        self.x_test = _to(data.x_test, self.device, dtype).contiguous(memory_format=layout)
+        self.y_train, self.y_test = data.y_train.to(self.device).long(), data.y_test.to(self.device).long()
+        self.augment = data.augment
+        n = len(self.x_train)
+        self.batch_size = min(config.batch_size, n)
+        self.batch_clamped = config.batch_size > n
+        self.steps_per_epoch = math.ceil(n / self.batch_size)
+        self.total_steps = self.steps_per_epoch * config.epochs
+        # Train metrics on a fixed, evenly spaced subset (exact for small sets, cheap for big ones),
+        # evaluated together with the test set in one pass.
+        self._n_train_eval = min(n, config.train_eval_size)
+        subset = torch.linspace(0, n - 1, self._n_train_eval).long().to(self.device)
+        self._eval_x = torch.cat([self.x_train[subset], self.x_test])
+        self._eval_y = torch.cat([self.y_train[subset], self.y_test])
+
+        plain = self.x_train.dim() == 2 and is_plain_mlp(first)
+        if batched and not plain:
+            raise ValueError("the batched path needs a plain MLP (nn.Sequential of Linear and "
+                             "tanh/ReLU/GELU/sigmoid) on flat inputs")
+        self.batched = plain if batched is None else batched
+        engine = _BatchedMLP if self.batched else _PerRun
+        self._engine = engine(self.runs, initial, config, self.device, images_on_cuda)
+
+        self.extent = None
+        if self.x_train.dim() == 2 and self.x_train.shape[1] == 2:
+            self.extent = tuple(data.extent) if data.extent is not None else data_extent(data)
+        self._grid = None
+        if config.grid_resolution and self.extent is not None:
+            self._grid = grid_points(self.extent, config.grid_resolution).to(self.device, dtype)
+
+    # ---- the contract
+    @property
+    def done(self) -> bool:
+        return self.stopped or self.epoch >= self.config.epochs or len(self.diverged) == len(self.runs)
+
+    def run_epoch(self) -> list[dict]:
+        """Train one more epoch for every live (method, seed); return this epoch's metric rows."""
+        if self.done:
+            return []
+        start = time.perf_counter()
+        live = [r for r in self.runs if r not in self.diverged]
+        engine, e = self._engine, self.epoch
+        engine.start_epoch(live)
+        for lr, x, y in self._batches(e):
+            engine.step(x, y, lr)
+        self.epoch = e + 1
+        switched = engine.end_epoch(e)
+        # Divergence: non-finite live weights (a non-finite loss makes them so at once).  Checked
+        # and fetched with the metrics in ONE device sync.
+        metrics = self._metrics(live)
+        values = torch.cat([engine.finite(live)[:, None].to(metrics.dtype), metrics], dim=1).cpu()
+        rows = []
+        seconds = time.perf_counter() - start
+        for r, (finite, *metrics) in zip(live, values.tolist()):
+            if not finite:
+                self.diverged[r] = self.epoch
+                metrics = [math.nan] * 4
+            train_loss, train_acc, test_loss, test_acc = metrics
+            rows.append({"epoch": self.epoch, "method": r[0], "seed": r[1], "train_loss": train_loss,
+                         "train_acc": train_acc, "test_loss": test_loss, "test_acc": test_acc,
+                         "switched": r[0] == "sema" and switched, "diverged": r in self.diverged,
+                         "seconds": seconds})
+        self.history.extend(rows)
+        return rows
+
+    def _batches(self, epoch: int):
+        """(lr, x, y) per step. ``x[i]``, ``y[i]`` are the batch of ``config.seeds[i]``: every method of
+        a seed gets the same examples in the same order and the same augmentation draws."""
+        seeds, n, b = self.config.seeds, len(self.x_train), self.batch_size
+        orders = torch.stack([batch_order(n, s, epoch) for s in seeds]).to(self.device)
+        rngs = [torch.Generator(device=self.device).manual_seed(_mix(s, epoch) + 1) for s in seeds]
+        for k in range(self.steps_per_epoch):
+            idx = orders[:, k * b:(k + 1) * b]
+            x = self.x_train[idx]                       # (seeds, batch, …): one gather for all seeds
+            if self.augment is not None:
+                x = [self.augment(xs, rng) for xs, rng in zip(x, rngs)]
+            yield learning_rate(self.config, epoch * self.steps_per_epoch + k, self.total_steps), x, self.y_train[idx]
+
+    def run(self, callback: Callable[[list[dict]], bool | None] | None = None) -> pd.DataFrame:
+        """Train the remaining epochs; ``callback(rows)`` returning False pauses (call again to resume)."""
+        while not self.done:
+            rows = self.run_epoch()
+            if callback is not None and callback(rows) is False:
+                break
+        return self.frame()
+
+    @property
+    def grids(self) -> dict[tuple[str, int], np.ndarray]:
+        """Class probabilities (resolution, resolution, n_classes) of each run's evaluated weights
+        on a grid over ``extent`` (row i is y_i, ascending), at the current epoch (0: untrained).
+        Computed when read, so a page pays only for the frames it draws; a diverged run keeps
+        the grid last computed for it.  Empty unless ``grid_resolution`` > 0 and the inputs are 2D."""
+        if self._grid is not None and self._grids_epoch != self.epoch:
+            self._update_grids([r for r in self.runs if r not in self.diverged])
+            self._grids_epoch = self.epoch
+        return self._grids
+
+    def models(self) -> dict[tuple[str, int], nn.Module]:
+        """The evaluated network of every run: φ for EMA/SEMA/SWA/Lookahead, θ for the plain optimizer."""
+        return self._engine.models()
+
+    # ---- conveniences
+    def stop(self) -> None:
+        """Cancel: ``done`` becomes True and ``run_epoch`` does nothing more."""
+        self.stopped = True
+
+    def frame(self) -> pd.DataFrame:
+        """The history as a DataFrame (the contract's columns, also when empty)."""
+        return pd.DataFrame(self.history, columns=list(HISTORY_COLUMNS))
+
+    def switch_epochs(self) -> list[int]:
+        """The epochs (1-based, up to ``config.epochs``) at whose end SEMA switches θ ← φ."""
+        k = self.config.switch_epochs
+        return list(range(k, self.config.epochs + 1, k))
+
+    # ---- internals
+    def _metrics(self, runs) -> torch.Tensor:
+        """(runs, 4): train loss, train acc, test loss, test acc of each run's evaluated weights,
+        left on the device (an empty part, e.g. train_eval_size=0, gives NaN)."""
+        logits = _at_least_float32(self._engine.logits(runs, self._eval_x))
+        y = self._eval_y
+        loss = F.cross_entropy(logits.flatten(0, 1), y.repeat(len(runs)), reduction="none").view(len(runs), -1)
+        hit = (logits.argmax(-1) == y).to(loss.dtype)
+        k = self._n_train_eval
+        return torch.stack([loss[:, :k].mean(1), hit[:, :k].mean(1), loss[:, k:].mean(1), hit[:, k:].mean(1)], dim=1)
+
+    def _update_grids(self, runs) -> None:
+        if not runs:
+            return
+        res = self.config.grid_resolution
+        probs = _at_least_float32(self._engine.logits(runs, self._grid)).softmax(-1)
+        for r, p in zip(runs, probs.float().cpu().numpy()):
+            self._grids[r] = p.reshape(res, res, -1)
+
+
+def _to(x: torch.Tensor, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    return x.to(device, dtype) if x.is_floating_point() else x.to(device)
+
+
+def _at_least_float32(t: torch.Tensor) -> torch.Tensor:
+    return t.float() if t.dtype in (torch.float16, torch.bfloat16) else t
+
+
+def _make_optimizer(params, config: TrainConfig) -> torch.optim.Optimizer:
+    if config.optimizer == "adam":
+        return torch.optim.Adam(params, lr=config.lr, betas=(config.beta, ADAM_BETA2), eps=ADAM_EPS,
+                                weight_decay=config.weight_decay)
+    momentum = config.beta if config.optimizer == "momentum" else 0.0
+    return torch.optim.SGD(params, lr=config.lr, momentum=momentum, weight_decay=config.weight_decay)
+
+
+# ------------------------------------------------------------------- generic path: one module per run
+
+
+@dataclass
+class _Run:
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    averager: object
+
+
+class _PerRun:
+    """Any network: a module, a torch.optim optimizer and a real averager per (method, seed)."""
+
+    def __init__(self, runs, initial: dict[int, nn.Module], config: TrainConfig, device: torch.device,
+                 images_on_cuda: bool):
+        self.config = config
+        self.seed_pos = {s: i for i, s in enumerate(config.seeds)}
+        self.layout = torch.channels_last if images_on_cuda else torch.contiguous_format
+        self.autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if images_on_cuda else nullcontext
+        self.runs: dict[tuple[str, int], _Run] = {}
+        for method, seed in runs:
+            model = copy.deepcopy(initial[seed]).to(device, memory_format=self.layout)
+            # switch_every=None: SEMA switches when the engine calls on_epoch_end (every switch_epochs).
+            averager = make_averager(method, model, momentum=config.ema_momentum, switch_every=None,
+                                     swa_start=config.swa_start, lookahead_k=config.lookahead_k,
+                                     lookahead_alpha=config.lookahead_alpha)
+            self.runs[(method, seed)] = _Run(model, _make_optimizer(model.parameters(), config), averager)
+        self.live: list[tuple[str, int]] = []
+
+    def start_epoch(self, live) -> None:
+        self.live = live
+        for r in live:
+            self.runs[r].model.train()
+
+    def step(self, x, y, lr: float) -> None:
+        for r in self.live:
+            run, i = self.runs[r], self.seed_pos[r[1]]
+            if self.config.schedule != "constant":
+                for group in run.optimizer.param_groups:
+                    group["lr"] = lr
+            xi = x[i] if self.layout is torch.contiguous_format else x[i].contiguous(memory_format=self.layout)
+            with self.autocast():
+                loss = F.cross_entropy(run.model(xi), y[i])
+            loss.backward()
+            run.optimizer.step()
+            run.optimizer.zero_grad(set_to_none=True)
+            run.averager.update()
+
+    def end_epoch(self, epoch: int) -> bool:
+        """Epoch-end hooks; returns whether SEMA switched at the end of this (0-based) epoch."""
+        switch = (epoch + 1) % self.config.switch_epochs == 0
+        for method, seed in self.live:
+            if method != "sema" or switch:
+                self.runs[(method, seed)].averager.on_epoch_end()
+        return switch
+
+    def finite(self, runs) -> torch.Tensor:
+        """(runs,) bool on the device: are all live weights θ of each run finite?"""
+        return torch.stack([torch.stack(torch._foreach_norm(list(self.runs[r].model.parameters()))).sum().isfinite()
+                            for r in runs])
+
+    @torch.no_grad()
+    def logits(self, runs, x: torch.Tensor) -> torch.Tensor:
+        """(runs, examples, classes) from each run's evaluated network."""
+        modules = [self.runs[r].averager.module for r in runs]
+        modes = [m.training for m in modules]
+        for m in modules:
+            m.eval()
+        with self.autocast():
+            out = [torch.stack([m(chunk) for m in modules]) for chunk in x.split(EVAL_CHUNK)]
+        for m, mode in zip(modules, modes):
+            m.train(mode)
+        return out[0] if len(out) == 1 else torch.cat(out, dim=1)
+
+    def models(self):
+        return {r: run.averager.module for r, run in self.runs.items()}
+
+
+# ----------------------------------------------------------- batched path: every run of an MLP at once
+
+
+def _fast_tanh_(z: torch.Tensor) -> torch.Tensor:
+    """tanh(z) = 2·σ(2z) − 1, in place: on CPU PyTorch's sigmoid kernel is several times faster
+    than its tanh, and tanh's backward needs only the output, not z."""
+    return z.mul_(2).sigmoid_().mul_(2).sub_(1)
+
+
+# Activation backward passes, given the upstream gradient g, the pre-activation z and the output h.
+_ACTIVATION_BACKWARD = {
+    nn.Tanh: lambda g, z, h, act: torch.ops.aten.tanh_backward(g, h),
+    nn.Sigmoid: lambda g, z, h, act: torch.ops.aten.sigmoid_backward(g, h),
+    nn.ReLU: lambda g, z, h, act: torch.ops.aten.threshold_backward(g, h, 0),
+    nn.GELU: lambda g, z, h, act: torch.ops.aten.gelu_backward(g, z, approximate=act.approximate),
+}
+
+
+def _mlp_layers(model: nn.Module) -> list[tuple[nn.Linear, nn.Module | None]] | None:
+    """[(Linear, activation or None), …] for a plain MLP, else None."""
+    if type(model) is not nn.Sequential or list(model.buffers()):
+        return None
+    layers: list[list] = []
+    for child in model:
+        if type(child) is nn.Linear and child.bias is not None:
+            layers.append([child, None])
+        elif type(child) in _ACTIVATION_BACKWARD and layers and layers[-1][1] is None:
+            layers[-1][1] = child
+        else:
+            return None
+    if not layers or not all(p.requires_grad for p in model.parameters()):
+        return None
+    return [tuple(layer) for layer in layers]
+
+
+def is_plain_mlp(model: nn.Module) -> bool:
+    """True for an ``nn.Sequential`` of biased ``Linear`` layers, each optionally followed by
+    one tanh / ReLU / GELU / sigmoid: the models the batched path trains."""
+    return _mlp_layers(model) is not None
+
+
+class _BatchedMLP:
+    """All (method, seed) runs of one MLP as stacked weights.
+
+    θ, φ, the gradient and the optimizer state are each ONE flat tensor holding every
+    run; each layer's (runs, out, in) weight is a view into it.  So the optimizer step
+    and the averager are a handful of fused ops whatever the number of runs.  Rows are
+    method-major (row i is ``runs[i]``); the averager is one ``lerp`` with a per-row
+    weight, 0 where a method does not average at this step.
+    """
+
+    def __init__(self, runs, initial: dict[int, nn.Module], config: TrainConfig, device: torch.device,
+                 images_on_cuda: bool):
+        self.config, self.runs = config, list(runs)
+        self.template = initial[config.seeds[0]]
+        self.layers = _mlp_layers(self.template)
+        self.activations = [None if act is None else _fast_tanh_ if type(act) is nn.Tanh and device.type == "cpu"
+                            else act for _, act in self.layers]
+        params = {s: [p.detach() for p in model.parameters()] for s, model in initial.items()}
+        stacked = [torch.stack([params[s][i] for _, s in self.runs]) for i in range(len(params[config.seeds[0]]))]
+        self.shapes = [t.shape for t in stacked]          # (R, out, in) and (R, out) per layer
+        self.theta = torch.cat([t.reshape(-1) for t in stacked]).to(device)
+        self.phi = self.theta.clone()
+        self.grad = torch.zeros_like(self.theta)
+        self.theta_views, self.grad_views = self._views(self.theta), self._views(self.grad)
+        n_state = {"sgd": 0, "momentum": 1, "adam": 2}[config.optimizer]
+        self.state = [torch.zeros_like(self.theta) for _ in range(n_state)]
+        self.num_steps = 0
+        self.swa_count = 0                                # epoch-end weights averaged so far by SWA
+        self.seed_row = torch.tensor([config.seeds.index(s) for _, s in self.runs], device=device)
+        methods = [m for m, _ in self.runs]
+        ema = 1 - config.ema_momentum
+        self.ema_weight = self._per_row([ema if m in ("ema", "sema") else 0.0 for m in methods])
+        self.lookahead_weight = self._per_row([ema if m in ("ema", "sema") else
+                                               config.lookahead_alpha if m == "lookahead" else 0.0 for m in methods])
+        self.mask = {m: self._per_row([float(x == m) for x in methods]).bool() for m in set(methods)}
+
+    # ---- layout helpers
+    def _views(self, flat: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """[(W, b), …] per layer as views of a flat stack."""
+        views, offset = [], 0
+        for shape in self.shapes:
+            size = math.prod(shape)
+            views.append(flat[offset:offset + size].view(shape))
+            offset += size
+        return list(zip(views[0::2], views[1::2]))
+
+    def _per_row(self, values: list[float]) -> torch.Tensor:
+        """A flat tensor shaped like θ holding ``values[row]`` at every weight of that row."""
+        rows = torch.tensor(values, dtype=self.theta.dtype, device=self.theta.device)
+        return torch.cat([rows.repeat_interleave(math.prod(s[1:])) for s in self.shapes])
+
+    # ---- forward and backward, written out (micrograd-style: each backward beside its forward)
+    def _forward(self, weights, x: torch.Tensor) -> tuple[torch.Tensor, list]:
+        """x: (R, B, in) → logits (R, B, classes), and each layer's (input, pre-activation)."""
+        saved = []
+        h = x
+        for (w, b), act in zip(weights, self.activations):
+            z = torch.baddbmm(b.unsqueeze(1), h, w.mT)         # z = h·Wᵀ + b, every run at once
+            saved.append((h, z))
+            h = z if act is None else act(z)                   # (the fast tanh overwrites z: unused)
+        return h, saved
+
+    def _backward(self, dlogits: torch.Tensor, saved) -> None:
+        """Writes dLoss/dθ of every layer into ``self.grad`` in place."""
+        dz = dlogits
+        for i in reversed(range(len(self.layers))):
+            h_in = saved[i][0]
+            dw, db = self.grad_views[i]
+            torch.bmm(dz.mT, h_in, out=dw)                      # dW = dzᵀ · h_in
+            torch.sum(dz, dim=1, out=db)                        # db = Σ_batch dz
+            if i == 0:
+                break
+            dh = torch.bmm(dz, self.theta_views[i][0])          # dh_in = dz · W
+            act = self.layers[i - 1][1]
+            dz = dh if act is None else _ACTIVATION_BACKWARD[type(act)](dh, saved[i - 1][1], h_in, act)
+
+    # ---- one training step of every run
+    def start_epoch(self, live) -> None:
+        """Nothing to prepare: a diverged row keeps computing NaNs in its own row only and is
+        simply no longer reported."""
+
+    @torch.no_grad()
+    def step(self, x, y, lr: float) -> None:
+        if isinstance(x, list):                  # augmented: one batch per seed
+            x = torch.stack(x)
+        if len(self.config.seeds) == 1:          # every row sees the same batch: no copy
+            x, y = x.expand(len(self.runs), *x.shape[1:]), y.expand(len(self.runs), -1)
+        else:
+            x, y = x[self.seed_row], y[self.seed_row]
+        batch = y.shape[1]
+        logits, saved = self._forward(self.theta_views, x)
+        # d(mean cross-entropy)/dlogits = (softmax − onehot) / batch
+        index = y.unsqueeze(2)
+        dlogits = logits.softmax(-1).scatter_add_(2, index, torch.full_like(index, -1, dtype=logits.dtype))
+        dlogits.div_(batch)
+        self._backward(dlogits, saved)
+        self._optimizer_step(lr)
+        self._average_step()
+
+    def _optimizer_step(self, lr: float) -> None:
+        """torch.optim.SGD / Adam (single-tensor versions), op for op, on the flat stack."""
+        c, g, theta = self.config, self.grad, self.theta
+        self.num_steps += 1
+        if c.weight_decay:
+            g = g.add(theta, alpha=c.weight_decay)
+        if c.optimizer == "sgd":
+            theta.add_(g, alpha=-lr)
+        elif c.optimizer == "momentum":
+            buf, = self.state
+            buf.mul_(c.beta).add_(g)
+            theta.add_(buf, alpha=-lr)
+        else:
+            m, v = self.state
+            m.lerp_(g, 1 - c.beta)
+            v.mul_(ADAM_BETA2).addcmul_(g, g, value=1 - ADAM_BETA2)
+            step_size = lr / (1 - c.beta ** self.num_steps)
+            denom = (v.sqrt() / math.sqrt(1 - ADAM_BETA2 ** self.num_steps)).add_(ADAM_EPS)
+            theta.addcdiv_(m, denom, value=-step_size)
+
+    def _average_step(self) -> None:
+        """φ ← φ + w·(θ − φ) per row: w = 1 − α for EMA/SEMA; Lookahead's slow step every k steps."""
+        if "lookahead" in self.mask and self.num_steps % self.config.lookahead_k == 0:
+            self.phi.lerp_(self.theta, self.lookahead_weight)
+            self._write_back("lookahead")                # the fast weights restart from the slow ones
+        elif "ema" in self.mask or "sema" in self.mask:
+            self.phi.lerp_(self.theta, self.ema_weight)
+
+    def _write_back(self, method: str) -> None:
+        """θ ← φ on the rows of ``method``, in place (the optimizer state stays)."""
+        self.theta.copy_(torch.where(self.mask[method], self.phi, self.theta))
+
+    @torch.no_grad()
+    def end_epoch(self, epoch: int) -> bool:
+        c = self.config
+        switch = (epoch + 1) % c.switch_epochs == 0
+        if "sema" in self.mask and switch:
+            self._write_back("sema")
+        if "swa" in self.mask and epoch >= c.swa_start:
+            # the equal average of the epoch-end weights: φ ← φ + (θ − φ)/(n + 1)
+            self.phi.lerp_(self.theta, self.mask["swa"].to(self.phi.dtype) / (self.swa_count + 1))
+            self.swa_count += 1
+        return switch
+
+    def finite(self, runs) -> torch.Tensor:
+        """(runs,) bool: are all live weights θ of each run finite?  (A NaN or ∞ anywhere makes
+        the row's sum non-finite.)"""
+        rows = torch.tensor([self.runs.index(r) for r in runs], device=self.theta.device)
+        sums = sum(v.flatten(1).sum(1) for layer in self.theta_views for v in layer)
+        return sums[rows].isfinite()
+
+    # ---- evaluation
+    def _evaluated(self) -> torch.Tensor:
+        """The flat weights each run is judged by: θ for the plain optimizer (and for SWA before
+        its first average), φ for the others."""
+        use_theta = self.mask.get("sgd", torch.zeros_like(self.theta, dtype=torch.bool))
+        if "swa" in self.mask and self.swa_count == 0:
+            use_theta = use_theta | self.mask["swa"]
+        return torch.where(use_theta, self.theta, self.phi)
+
+    @torch.no_grad()
+    def logits(self, runs, x: torch.Tensor) -> torch.Tensor:
+        """(runs, examples, classes) from each run's evaluated weights."""
+        rows = torch.tensor([self.runs.index(r) for r in runs], device=x.device)
+        weights = [(w[rows], b[rows]) for w, b in self._views(self._evaluated())]
+        # Chunks small enough that every activation stays in cache (and out of fresh pages).
+        widest = max(w.shape[1] for w, _ in weights)
+        chunk = max(16, EVAL_ELEMENTS // (len(runs) * widest))
+        return torch.cat([self._forward(weights, c.expand(len(runs), *c.shape))[0] for c in x.split(chunk)], dim=1)
+
+    def models(self):
+        """Each run's evaluated weights in a fresh copy of the MLP."""
+        out = {}
+        layers = self._views(self._evaluated())
+        for row, r in enumerate(self.runs):
+            model = copy.deepcopy(self.template).to(self.theta.device)
+            tensors = [t[row] for layer in layers for t in layer]
+            with torch.no_grad():
+                for p, t in zip(model.parameters(), tensors):
+                    p.copy_(t)
+            out[r] = model
+        return out

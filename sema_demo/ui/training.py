@@ -1,0 +1,151 @@
+"""Live training on a page: a ``Trainer`` kept in session state, play / pause / step / reset /
+stop, and a fragment that trains a little and redraws on every tick.
+
+    def build():                        # called only when the settings change, or on Reset
+        return data, model_fn, config
+    def draw(trainer):                  # the live view, redrawn on every tick
+        st.pyplot(...)
+    trainer = live_training("toy", build, draw, settings=(dataset, lr, ...), on_done=remember)
+
+Only the fragment reruns while training plays; it ticks every ``tick_seconds`` and trains
+``epochs / frames`` epochs per tick (at least one), so a run animates in about ``frames``
+pictures.  Where drawing is slow, a tick goes on training for as long as the drawing took,
+up to three times that pace: a slow machine shows fewer pictures rather than spending most
+of its time drawing.  ``budget_seconds`` bounds the training of one tick.  Every run of the fragment advances training, a tick or a
+full rerun alike, so ``AppTest`` (where nothing ticks) drives it with plain reruns.  When
+``settings`` change mid-run the old run is dropped and a new one starts from epoch 0 in the
+same play state: a slider moved during a lecture restarts cleanly.
+"""
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+
+import streamlit as st
+
+from ..training import Data, Trainer, TrainConfig
+
+Build = Callable[[], tuple[Data, Callable, TrainConfig]]
+
+
+@dataclass
+class LiveRun:
+    """What one live-training widget keeps between reruns."""
+
+    settings: Hashable
+    trainer: Trainer | None = None
+    error: str | None = None          # why ``build`` failed, in plain words
+    playing: bool = False
+    reported: bool = False            # on_done already called for this trainer
+
+
+def _start(build: Build, settings: Hashable, playing: bool) -> LiveRun:
+    try:
+        data, model_fn, config = build()
+        return LiveRun(settings, Trainer(data, model_fn, config), playing=playing)
+    except ValueError as err:          # bad data or settings: a message, never a traceback
+        return LiveRun(settings, error=str(err))
+
+
+def live_training(key: str, build: Build, draw: Callable[[Trainer], None], *, settings: Hashable,
+                  autoplay: bool = True, tick_seconds: float = 0.4, budget_seconds: float = 2.0, frames: int = 30,
+                  on_done: Callable[[Trainer], None] | None = None) -> Trainer | None:
+    """Controls and the live view of one training run; returns the trainer (None if ``build`` failed).
+
+    ``settings`` must change whenever anything ``build`` depends on changes.  ``on_done``
+    is called once per run when it finishes (all epochs, every run diverged, or Stop).
+    """
+    slot = f"{key}::live"
+    old: LiveRun | None = st.session_state.get(slot)
+    if old is None or old.settings != settings:
+        restarted = old is not None and old.trainer is not None and 0 < old.trainer.epoch and not old.trainer.done
+        # Keep playing, and play on after a finished run; stay paused if the user paused or stopped.
+        finished = old is not None and old.trainer is not None and old.trainer.done and not old.trainer.stopped
+        play = autoplay if old is None or old.trainer is None else old.playing or finished
+        st.session_state[slot] = _start(build, settings, play)
+        if restarted:
+            st.toast("Settings changed: training restarted from epoch 0.", icon="🔁")
+    live: LiveRun = st.session_state[slot]
+    if live.error is not None:
+        st.error(f"Cannot train with these settings: {live.error}", icon="🚫")
+        return None
+    _controls(key, live, build)
+    trainer = live.trainer
+    playing = live.playing and not trainer.done
+
+    @st.fragment(run_every=tick_seconds if playing else None)
+    def view() -> None:
+        if live.playing != playing:                 # play / pause changes the ticking: rerun the page
+            st.rerun()
+        epochs = trainer.config.epochs
+        state = "training…" if playing else "finished" if trainer.done else "paused"
+        st.progress(trainer.epoch / epochs, text=f"Epoch {trainer.epoch} of {epochs} · {state}")
+        start = time.perf_counter()
+        draw(trainer)
+        if playing:
+            # Train AFTER drawing: the picture just sent stays crisp while the next frame trains
+            # (Streamlit fades elements that a running script has not redrawn yet).
+            drawing = time.perf_counter() - start
+            pace = math.ceil(epochs / frames)
+            start, goal, cap = time.perf_counter(), trainer.epoch + pace, trainer.epoch + 3 * pace
+            trainer.run_epoch()
+            while not trainer.done and trainer.epoch < cap:
+                elapsed = time.perf_counter() - start
+                if elapsed >= budget_seconds or (trainer.epoch >= goal and elapsed >= drawing):
+                    break
+                trainer.run_epoch()
+            if trainer.done:                        # finished: stop ticking, show the final results
+                live.playing = False
+                st.rerun()
+
+    view()
+    if trainer.done and not live.reported and on_done is not None:
+        live.reported = True
+        on_done(trainer)
+    return trainer
+
+
+def _controls(key: str, live: LiveRun, build: Build) -> None:
+    trainer = live.trainer
+
+    def play_pause() -> None:
+        if trainer.done:                            # finished: play again from epoch 0
+            fresh = _start(build, live.settings, playing=True)
+            st.session_state[f"{key}::live"] = fresh
+        else:
+            live.playing = not live.playing
+
+    def step() -> None:
+        live.playing = False
+        trainer.run_epoch()
+
+    def reset() -> None:
+        st.session_state[f"{key}::live"] = _start(build, live.settings, playing=False)
+
+    def stop() -> None:
+        live.playing = False
+        trainer.stop()
+
+    cols = st.columns(4)
+    label = "↻ Replay" if trainer.done else "⏸ Pause" if live.playing else "▶ Play"
+    cols[0].button(label, on_click=play_pause, key=f"{key}::play", width="stretch",
+                   type="secondary" if live.playing else "primary",
+                   help="Train epoch after epoch and watch it live; press again to pause.")
+    cols[1].button("⏭ Step", on_click=step, key=f"{key}::step", width="stretch", disabled=trainer.done,
+                   help="Pause and train exactly one more epoch.")
+    cols[2].button("⏮ Reset", on_click=reset, key=f"{key}::reset", width="stretch",
+                   help="Back to epoch 0 (the same initial weights), paused.")
+    cols[3].button("⏹ Stop", on_click=stop, key=f"{key}::stop", width="stretch", disabled=trainer.done,
+                   help="End the run here and keep what was trained so far.")
+
+
+def restart(key: str) -> None:
+    """Forget the current run: the next rerun builds a fresh one that plays (for presets)."""
+    st.session_state.pop(f"{key}::live", None)
+
+
+def is_playing(key: str) -> bool:
+    live: LiveRun | None = st.session_state.get(f"{key}::live")
+    return bool(live and live.playing and live.trainer is not None and not live.trainer.done)
