@@ -1,19 +1,306 @@
-"""Command line: ``sema-demo`` / ``python -m sema_demo``."""
+"""Command line: ``sema-demo`` / ``python -m sema_demo``.
+
+    sema-demo fetch cifar10                     # once, with internet: download, verify, extract
+    sema-demo compare --dataset digits --epochs 10 --methods sgd,ema,sema --seeds 0,1,2 --out results/
+
+Every expected problem (a bad argument, missing data, a damaged file) ends with one
+line starting ``error:`` and a non-zero exit code, never a traceback.
+"""
 from __future__ import annotations
 
 import argparse
+import json
+import math
+import shutil
 import sys
+import textwrap
+import time
+from functools import partial
+from pathlib import Path
 
 from . import __version__
+from .averaging import METHODS
+from .datasets import images as image_data
+
+CIFAR_EXAMPLE = ("sema-demo compare --dataset cifar10 --per-class 500 --test-size 2000 --width 32 \\\n"
+                 "      --batch-size 128 --alpha 0.99 --epochs 30 --seeds 0,1,2 --out runs/c10")
+EXAMPLES = f"""\
+examples:
+  sema-demo compare              # Digits (bundled, offline): SGD vs EMA vs SEMA, 2 seeds, seconds
+  sema-demo fetch cifar10        # download CIFAR-10 once (≈ 170 MB, needs internet)
+  {CIFAR_EXAMPLE}
+
+Run `sema-demo COMMAND --help` for the options of one command.
+"""
+COMPARE_EXAMPLES = f"""\
+examples:
+  sema-demo compare --alpha 0.95 --out runs/horizon
+  sema-demo compare --methods sgd,sema --seeds 0,1,2,3 --epochs 20
+  {CIFAR_EXAMPLE}
+"""
+
+
+class ProgressBar:
+    """A one-line text progress bar on stderr: redrawn in place on a terminal, every 10 % otherwise."""
+
+    def __init__(self, total: float, label: str, stream=None, width: int = 28):
+        self.total, self.label, self.width = total, label, width
+        self.stream = stream or sys.stderr
+        self.start = time.perf_counter()
+        self.live = self.stream.isatty()
+        self.last_decile = -1
+
+    def update(self, done: float, note: str = "") -> None:
+        frac = min(done / self.total, 1.0) if self.total else 0.0
+        decile = int(frac * 10)
+        if not self.live and decile == self.last_decile:
+            return
+        self.last_decile = decile
+        elapsed = time.perf_counter() - self.start
+        eta = f"ETA {elapsed / frac * (1 - frac):4.0f} s" if 0 < frac < 1 else f"{elapsed:.1f} s"
+        filled = round(frac * self.width)
+        line = f"{self.label} [{'#' * filled}{'.' * (self.width - filled)}] {frac:4.0%} {eta} {note}".rstrip()
+        if self.live:
+            cols = shutil.get_terminal_size().columns
+            self.stream.write("\r" + line[: cols - 1].ljust(cols - 1))
+        else:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.live:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+class CliError(Exception):
+    """An expected problem: printed as one line, exit code 1."""
+
+
+# ---------------------------------------------------------------------------- argument types
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text}")
+    return value
+
+
+def decay(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}") from None
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"α is the EMA decay and must be in [0, 1) (e.g. 0.99), got {text}")
+    return value
+
+
+def method_list(text: str) -> tuple[str, ...]:
+    methods = tuple(m.strip().lower() for m in text.split(",") if m.strip())
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown or not methods:
+        raise argparse.ArgumentTypeError(f"unknown method(s) {', '.join(unknown) or '(none)'}; "
+                                         f"choose from {','.join(METHODS)}")
+    return tuple(dict.fromkeys(methods))
+
+
+def seed_list(text: str) -> tuple[int, ...]:
+    try:
+        seeds = tuple(int(s) for s in text.split(",") if s.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"seeds are whole numbers separated by commas, e.g. 0,1,2; "
+                                         f"got {text!r}") from None
+    if not seeds or min(seeds) < 0:
+        raise argparse.ArgumentTypeError(f"give one or more seeds >= 0, e.g. 0,1,2; got {text!r}")
+    return tuple(dict.fromkeys(seeds))
+
+
+# ---------------------------------------------------------------------------- the commands
+
+def cmd_fetch(args: argparse.Namespace) -> int:
+    spec = image_data.CIFAR[args.dataset]
+    root = image_data.data_root(args.data_dir)
+    if image_data.is_available(args.dataset, root):
+        print(f"{spec.name} is already in {root / spec.folder}; nothing to do.")
+        return 0
+    print(f"Downloading {spec.url}\n  into {root}")
+    bar = ProgressBar(0, spec.archive)
+
+    def progress(done: int, total: int) -> None:
+        bar.total = total
+        bar.update(done, f"{done / 1e6:.1f}/{total / 1e6:.1f} MB" if total else f"{done / 1e6:.1f} MB")
+
+    try:
+        folder = image_data.fetch(spec, root, progress)
+    finally:
+        bar.close()
+    print(f"Verified (MD5 {spec.md5}) and extracted to {folder}. The image page and "
+          f"`sema-demo compare --dataset {spec.name}` now work offline.")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    # Torch-heavy imports only here, so that `--help` and `fetch` start at once.
+    from .models import IMAGE_MODELS
+    from .training import Trainer, TrainConfig
+
+    images = image_data.load_images(args.dataset, args.data_dir)
+    data = image_data.make_data(images, args.per_class, args.test_size, seed=0, device=args.device,
+                                augment=not args.no_augment)
+    config = TrainConfig(methods=args.methods, seeds=args.seeds, epochs=args.epochs, batch_size=args.batch_size,
+                         optimizer=args.optimizer, lr=args.lr, schedule=args.schedule, ema_momentum=args.alpha,
+                         switch_epochs=args.switch_every, device=args.device)
+    model_fn = partial(IMAGE_MODELS[args.model], images.image_shape[0], images.n_classes, args.width)
+    trainer = Trainer(data, model_fn, config)
+    print(f"{image_data.DATASET_NAMES[args.dataset]}: {len(data.x_train):,} training and {len(data.x_test):,} "
+          f"test images; {args.model} on {trainer.device}; {', '.join(args.methods)} × "
+          f"{plural(len(args.seeds), 'seed')}; {plural(args.epochs, 'epoch')} of "
+          f"{plural(trainer.steps_per_epoch, 'step')}.", flush=True)
+    between_switches = trainer.steps_per_epoch * args.switch_every
+    if "sema" in args.methods and args.alpha > 0 and 1 / (1 - args.alpha) > 3 * between_switches:
+        print(f"note: α = {args.alpha} remembers ≈ {1 / (1 - args.alpha):,.0f} steps, far more than the "
+              f"{between_switches} steps between two SEMA switches; SEMA will restart from a slowly moving "
+              "average (try a smaller --alpha or a larger --per-class).", flush=True)
+    history = train_with_progress(trainer)
+    write_results(args, trainer, history, len(data.x_test))
+    return 0
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n:,} {word}{'s' if n != 1 else ''}"
+
+
+def train_with_progress(trainer):
+    """Run every epoch with a progress bar showing each method's mean test accuracy."""
+    epochs = trainer.config.epochs
+    bar = ProgressBar(epochs, "training")
+
+    def progress(rows: list[dict]) -> None:
+        accuracy: dict[str, list[float]] = {}
+        for row in rows:
+            accuracy.setdefault(row["method"], []).append(row["test_acc"])
+        note = " ".join(f"{m} {sum(v) / len(v):.1%}" for m, v in accuracy.items())
+        bar.update(trainer.epoch, f"epoch {trainer.epoch}/{epochs} test acc {note}")
+
+    try:
+        return trainer.run(progress)
+    finally:
+        bar.close()
+
+
+def write_results(args: argparse.Namespace, trainer, history, test_size: int) -> None:
+    """metrics.csv (one row per epoch, method and seed), metrics.json (settings, summary, history), curves.png."""
+    from .charts.images import curves_figure
+    from .charts.training import results_table, results_text
+
+    target = args.target / 100 if args.target is not None else round(0.9 * history["test_acc"].max(), 3)
+    table = results_table(history, target)
+    verdict = results_text(history, target).replace("**", "")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    history.to_csv(out / "metrics.csv", index=False)
+    (out / "metrics.json").write_text(json.dumps({
+        "dataset": args.dataset, "per_class": args.per_class, "test_size": test_size, "model": args.model,
+        "width": args.width, "augment": not args.no_augment, "config": vars(trainer.config),
+        "device": str(trainer.device), "target_accuracy": target, "summary": table.to_dict(orient="records"),
+        "verdict": verdict, "history": history.to_dict(orient="records")}, indent=1, default=str))
+    figure = curves_figure(history, trainer.switch_epochs() if "sema" in args.methods else None,
+                           title=f"{image_data.DATASET_NAMES[args.dataset]}, {args.per_class} images per class")
+    figure.savefig(out / "curves.png", dpi=120)
+    print("\n" + table.to_string(index=False))
+    print("\n" + verdict)
+    print(f"\nWrote {out / 'metrics.csv'}, {out / 'metrics.json'} and {out / 'curves.png'}.")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sema-demo",
-        description="SEMA Lab: Switch EMA weight averaging, from the command line.",
+        description=textwrap.fill(
+            "SEMA Lab: Switch EMA weight averaging, from the command line. SEMA keeps an exponential moving "
+            "average (EMA) of the weights and copies it back into the model at the end of every epoch.", 79),
+        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"sema-demo {__version__}")
-    parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
+
+    fetch = commands.add_parser(
+        "fetch", help="download CIFAR-10 or CIFAR-100 once (needs internet)",
+        description="Download the official CIFAR archive, check its MD5 checksum and extract it into the "
+                    f"data folder (${image_data.DATA_ENV}, default ~/.cache/sema_demo). After this the "
+                    "image page and `compare` work offline.")
+    fetch.add_argument("dataset", choices=sorted(image_data.CIFAR), help="which data set to download")
+    fetch.add_argument("--data-dir", metavar="DIR", help=f"data folder (default: ${image_data.DATA_ENV} "
+                                                         "or ~/.cache/sema_demo)")
+    fetch.set_defaults(func=cmd_fetch)
+
+    compare = commands.add_parser(
+        "compare", help="train SGD, EMA and SEMA side by side on an image subset",
+        description=textwrap.fill(
+            "Train the same small network with several methods side by side: every method of one seed "
+            "starts from the same weights and sees the same batches and augmentations, so differences come "
+            "from the method alone. The image subset is the same for all seeds; the seeds change the initial "
+            "weights, the batch order and the augmentation draws. Writes metrics.csv, metrics.json and "
+            "curves.png into --out. The defaults are a quick look at Digits (seconds on a laptop CPU).", 79),
+        epilog=COMPARE_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    data = compare.add_argument_group("data")
+    data.add_argument("--dataset", choices=image_data.DATASETS, default="digits",
+                      help="digits is bundled (8x8, offline); cifar10/cifar100 need `sema-demo fetch` once "
+                           "(default: digits)")
+    data.add_argument("--per-class", type=positive_int, default=50, metavar="N",
+                      help="training images per class (default: %(default)s)")
+    data.add_argument("--test-size", type=positive_int, default=300, metavar="N",
+                      help="test images in all, spread evenly over the classes (default: %(default)s)")
+    data.add_argument("--no-augment", action="store_true", help="turn off the random crops and flips")
+    data.add_argument("--data-dir", metavar="DIR", help=f"folder with the fetched CIFAR files (default: "
+                                                        f"${image_data.DATA_ENV} or ~/.cache/sema_demo)")
+    train = compare.add_argument_group("training")
+    train.add_argument("--methods", type=method_list, default=("sgd", "ema", "sema"), metavar="LIST",
+                       help=f"comma-separated, from {','.join(METHODS)} (default: sgd,ema,sema)")
+    train.add_argument("--seeds", type=seed_list, default=(0, 1), metavar="LIST",
+                       help="comma-separated seeds; results are shown as mean ± std over them (default: 0,1)")
+    train.add_argument("--epochs", type=positive_int, default=12, metavar="N",
+                       help="passes over the training subset (default: %(default)s)")
+    train.add_argument("--model", choices=("cnn", "resnet"), default="cnn",
+                       help="small CNN or small ResNet (default: %(default)s)")
+    train.add_argument("--width", type=positive_int, default=16, metavar="N",
+                       help="channels of the first layer (default: %(default)s)")
+    train.add_argument("--optimizer", choices=("sgd", "momentum", "adam"), default="momentum",
+                       help="base optimizer of the live weights (default: %(default)s)")
+    train.add_argument("--lr", type=positive_float, default=0.05, metavar="LR",
+                       help="learning rate (default: %(default)s)")
+    train.add_argument("--schedule", choices=("constant", "cosine"), default="cosine",
+                       help="learning-rate schedule over the run (default: %(default)s)")
+    train.add_argument("--batch-size", type=positive_int, default=32, metavar="N",
+                       help="images per optimizer step (default: %(default)s)")
+    train.add_argument("--alpha", type=decay, default=0.9, metavar="A",
+                       help="EMA decay α for EMA and SEMA: phi <- α·phi + (1-α)·theta after every step; it "
+                            "remembers about 1/(1-α) steps (default: %(default)s)")
+    train.add_argument("--switch-every", type=positive_int, default=1, metavar="EPOCHS",
+                       help="SEMA copies the average back into the model every this many epochs "
+                            "(default: %(default)s)")
+    train.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto",
+                       help="auto picks CUDA, then Apple MPS, then CPU (default: auto)")
+    output = compare.add_argument_group("output")
+    output.add_argument("--target", type=float, default=None, metavar="PCT",
+                        help="report the epochs until test accuracy first reaches PCT %% "
+                             "(default: 90 %% of the best accuracy any run reached)")
+    output.add_argument("--out", metavar="DIR", default="sema_results",
+                        help="folder for metrics.csv, metrics.json and curves.png (default: %(default)s)")
+    compare.set_defaults(func=cmd_compare)
     return parser
 
 
@@ -23,7 +310,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
-    return args.func(args)
+    try:
+        return args.func(args)
+    except (CliError, image_data.DataError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -62,5 +62,10 @@ def small_resnet(in_channels: int = 3, n_classes: int = 10, width: int = 32) -> 
     )
 
 
+# The image networks by short name, as the image page and the CLI offer them.
+IMAGE_MODELS = {"cnn": small_cnn, "resnet": small_resnet}
+IMAGE_MODEL_NAMES = {"cnn": "Small CNN", "resnet": "Small ResNet"}
+
+
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())

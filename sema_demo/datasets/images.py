@@ -101,6 +101,10 @@ _NUMPY_GLOBALS = {
 }
 
 
+class RefusedGlobal(pickle.UnpicklingError):
+    """A pickle asked for a function or class that CIFAR files never contain."""
+
+
 class RestrictedUnpickler(pickle.Unpickler):
     """Builds plain containers and numpy arrays only; any other global is refused.
 
@@ -113,7 +117,7 @@ class RestrictedUnpickler(pickle.Unpickler):
         try:
             return _NUMPY_GLOBALS[(module, name)]
         except KeyError:
-            raise pickle.UnpicklingError(f"unexpected global {module}.{name} (refused)") from None
+            raise RefusedGlobal(f"it asks for the unexpected global {module}.{name}, which could run code") from None
 
 
 def _plain_keys(value):
@@ -131,9 +135,9 @@ def load_pickle(path: Path, what_to_do: str) -> dict:
             obj = RestrictedUnpickler(f, encoding="latin1").load()
     except FileNotFoundError:
         raise MissingDataError(f"{path} is missing. {what_to_do}") from None
-    except pickle.UnpicklingError as e:
-        raise DataError(f"{path} was refused or is damaged ({e}). {what_to_do}") from None
-    except (EOFError, ValueError, TypeError, AttributeError, IndexError, MemoryError) as e:
+    except RefusedGlobal as e:
+        raise DataError(f"{path} was refused: {e}. It is not an official CIFAR file. {what_to_do}") from None
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, MemoryError) as e:
         raise DataError(f"{path} is truncated or damaged ({type(e).__name__}: {e}). {what_to_do}") from None
     if not isinstance(obj, dict):
         raise DataError(f"{path} does not hold a CIFAR dictionary. {what_to_do}")
@@ -185,11 +189,10 @@ def _read_batches(spec: CifarSpec, folder: Path, files: tuple[str, ...], what_to
     for file in files:
         batch = load_pickle(folder / file, what_to_do)
         data, y = batch.get("data"), batch.get(spec.label_key)
-        if not isinstance(data, np.ndarray) or data.ndim != 2 or data.shape[1] != 3 * 32 * 32 or y is None \
-                or len(y) != len(data):
-            raise DataError(f"{folder / file} does not look like a {spec.name} batch "
-                            f"(expected 'data' of shape (N, 3072) and {len(data) if data is not None else 'N'} "
-                            f"'{spec.label_key}'). {what_to_do}")
+        shaped = isinstance(data, np.ndarray) and data.ndim == 2 and data.shape[1] == 3 * 32 * 32
+        if not shaped or not isinstance(y, list) or len(y) != len(data):
+            raise DataError(f"{folder / file} does not look like a {spec.name} batch (expected 'data' of "
+                            f"shape (N, 3072) and N '{spec.label_key}'). {what_to_do}")
         # CIFAR stores each image as 1024 red, then green, then blue bytes, row by row.
         images.append(data.astype(np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
         labels.append(np.asarray(y, dtype=np.int64))
@@ -205,13 +208,14 @@ def load_cifar(name: str, root: str | os.PathLike | None = None) -> ImageSet:
     what_to_do = (f"Delete {folder} and run `{spec.fetch_command}` (needs internet once), "
                   f"or put the official extracted folder there.")
     if not is_available(name, root):
-        raise MissingDataError(f"{spec.name} is not in {folder.parent}. Run `{spec.fetch_command}` "
-                               f"once with internet (or set ${DATA_ENV} to a folder that has {spec.folder}/).")
+        raise MissingDataError(f"{DATASET_NAMES[name]} is not in {folder.parent} (no complete {spec.folder}/ "
+                               f"there). Run `{spec.fetch_command}` once with internet, or set ${DATA_ENV} to "
+                               f"a folder that has it.")
     x_train, y_train = _read_batches(spec, folder, spec.train_files, what_to_do)
     x_test, y_test = _read_batches(spec, folder, spec.test_files, what_to_do)
     names = load_pickle(folder / spec.meta_file, what_to_do).get(spec.names_key)
-    n_classes = int(max(y_train.max(), y_test.max())) + 1
-    if not isinstance(names, list) or len(names) < n_classes or y_train.min() < 0 or y_test.min() < 0:
+    labels = np.concatenate([y_train, y_test])
+    if not isinstance(names, list) or labels.min() < 0 or labels.max() >= len(names):
         raise DataError(f"{folder / spec.meta_file} and the labels do not match. {what_to_do}")
     classes = [n.decode() if isinstance(n, bytes) else str(n) for n in names]
     return ImageSet(spec.name, x_train, y_train, x_test, y_test, classes)
