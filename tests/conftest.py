@@ -5,7 +5,7 @@ import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-PAGES_DIR = ROOT / "pages"  # the one place that names the page folder
+PAGES_DIR = ROOT / "app_pages"  # the one place that names the page folder (see docs/ARCHITECTURE.md)
 
 torch.set_num_threads(1)  # tests are many and small; one thread each avoids oversubscription
 

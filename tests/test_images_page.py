@@ -7,6 +7,8 @@ import hashlib
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from conftest import PAGES_DIR
+
 from fake_cifar import write_cifar_archive, write_cifar_folder
 from sema_demo.datasets import images as image_data
 
@@ -21,7 +23,7 @@ def data_dir(tmp_path, monkeypatch):
 
 
 def open_page(root, **query) -> AppTest:
-    at = AppTest.from_file(str(root / "pages" / "images.py"), default_timeout=120)
+    at = AppTest.from_file(str(PAGES_DIR / "images.py"), default_timeout=120)
     for key, value in {**TINY, **query}.items():
         at.query_params[key] = value
     return at.run()

@@ -1,9 +1,10 @@
 """The Flatness-vs-sharpness page through Streamlit's AppTest, with tiny settings."""
-from pathlib import Path
 
 import numpy as np
 import torch
 from streamlit.testing.v1 import AppTest
+
+from conftest import PAGES_DIR
 
 from sema_demo.charts.landscape import colour_range, contour_figure
 
@@ -12,7 +13,7 @@ from sema_demo.models import count_parameters, mlp, small_cnn
 from sema_demo.training import Data, TrainConfig
 from sema_demo.ui.runs import TrainedRun
 
-PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "landscape.py")
+PAGE = str(PAGES_DIR / "landscape.py")
 TINY = {"steps": "11", "points": "200", "hutchinson": "8"}   # small but real measurements
 
 

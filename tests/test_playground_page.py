@@ -1,13 +1,14 @@
 """The optimizer playground page, driven headless with Streamlit's AppTest."""
-from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from conftest import PAGES_DIR
+
 from sema_demo.trajectories import simulate
 from sema_demo.ui.playground import FRAME, PLAYING, config_from_state
 
-PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "playground.py")
+PAGE = str(PAGES_DIR / "playground.py")
 PRESETS = ["① Sharp vs flat", "② Hot noise", "③ EMA lags in a valley", "④ α = 0: no averaging"]
 
 

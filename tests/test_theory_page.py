@@ -1,13 +1,14 @@
 """The theory page through Streamlit's AppTest: renders, presets, bad input, URL state."""
-from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from conftest import PAGES_DIR
+
 from sema_demo.theory import exact_curves
 from sema_demo.ui.theory import PRESETS, model_from_values
 
-PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "theory.py")
+PAGE = str(PAGES_DIR / "theory.py")
 FAST = {"nqm_steps": "200", "nqm_samples": "20"}   # small runs keep the suite quick
 
 

@@ -3,10 +3,10 @@ bad inputs (divergence, clamped batch, invalid CSV, controls changed mid-run), e
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from conftest import ROOT
+from conftest import PAGES_DIR
 from sema_demo.charts.style import METHOD_NAMES
 
-PAGE = str(ROOT / "pages" / "toy_datasets.py")
+PAGE = str(PAGES_DIR / "toy_datasets.py")
 TINY = {"size": 100, "epochs": 6, "seeds": 2, "width": 8, "batch": 16}   # seconds, not minutes
 
 

@@ -1,9 +1,19 @@
 """Figure builders (altair and matplotlib) shared by the app's pages and the notebooks.
 
-One module per topic keeps parallel work on different pages apart; everything is
-re-exported here so callers write ``from sema_demo import charts; charts.walk_chart(...)``.
+One module per topic (several pages were built side by side), all reachable from here::
+
+    from sema_demo import charts
+    charts.walk_chart(walk)                  # Home
+    charts.playground.loss_chart(sim)        # the optimizer playground
+    charts.training.learning_curves(history) # toy and image pages
+    charts.boundaries.boundary_panels(...)   # decision boundaries
+    charts.images.prediction_grid(...)       # image predictions
+    charts.landscape.contour_figure(...)     # loss-landscape slices
+    charts.theory.loss_chart(curves)         # the noisy quadratic model
 """
+from . import boundaries, images, landscape, playground, style, theory, training, walk
 from .style import METHOD_COLORS, METHOD_NAMES, method_scale
 from .walk import walk_chart, walk_frame
 
-__all__ = ["METHOD_COLORS", "METHOD_NAMES", "method_scale", "walk_chart", "walk_frame"]
+__all__ = ["boundaries", "images", "landscape", "playground", "style", "theory", "training", "walk",
+           "METHOD_COLORS", "METHOD_NAMES", "method_scale", "walk_chart", "walk_frame"]

@@ -55,11 +55,11 @@ with right:
 st.subheader("Explore")
 cols = st.columns(5)
 links = [
-    ("pages/playground.py", "Optimizer playground", "Trajectories of SGD, EMA and SEMA on 2D loss surfaces."),
-    ("pages/toy_datasets.py", "Decision boundaries", "Train three networks side by side on toy 2D data."),
-    ("pages/images.py", "Image classification", "CIFAR-10/100 subsets or the bundled digits, live."),
-    ("pages/landscape.py", "Flatness vs sharpness", "Loss-landscape slices and sharpness measures."),
-    ("pages/theory.py", "Theory", "The noisy quadratic model, exact and simulated."),
+    ("app_pages/playground.py", "Optimizer playground", "Trajectories of SGD, EMA and SEMA on 2D loss surfaces."),
+    ("app_pages/toy_datasets.py", "Decision boundaries", "Train three networks side by side on toy 2D data."),
+    ("app_pages/images.py", "Image classification", "CIFAR-10/100 subsets or the bundled digits, live."),
+    ("app_pages/landscape.py", "Flatness vs sharpness", "Loss-landscape slices and sharpness measures."),
+    ("app_pages/theory.py", "Theory", "The noisy quadratic model, exact and simulated."),
 ]
 for col, (page, title, blurb) in zip(cols, links):
     with col.container(border=True):
