@@ -24,6 +24,7 @@ from ..models import IMAGE_MODEL_NAMES, IMAGE_MODELS
 from ..training import Trainer, TrainConfig
 from .common import csv_download
 from .runs import TrainedRun, remember_run
+from .training import is_playing
 
 GRID_IMAGES = 16          # test images in the prediction grid …
 GRID_POOL = 1_000         # … chosen among this many (those some method gets wrong first)
@@ -31,7 +32,6 @@ TRAIN_EVAL_SIZE = 2_000   # train metrics on at most this many images: keeps big
 BUILT = "img_built"       # session key: (settings, data, model_fn) of the current run
 GRID = "img_grid"         # session key: the prediction grid's files, drawn once per (run, epoch)
 KEY = "images"            # the live-training widget's key
-LIVE_KEY = f"{KEY}::live"  # where sema_demo.ui.training keeps its LiveRun
 
 
 @st.cache_resource(max_entries=3, show_spinner="Loading the images…")
@@ -154,8 +154,7 @@ def eta_caption(trainer: Trainer) -> str:
 def draw(trainer: Trainer, choice: Choice, s: ImageSettings, threshold: float) -> None:
     """Curves every tick; the results table and the prediction grid once paused or finished."""
     frame, config = trainer.frame(), trainer.config
-    run = st.session_state.get(LIVE_KEY)   # the live-training helper's state: is it playing?
-    playing = run is not None and run.playing and not trainer.done
+    playing = is_playing(KEY)
     st.caption(eta_caption(trainer))
     switches = trainer.switch_epochs() if "sema" in config.methods else ()
     for col, kind in zip(st.columns(2), ("accuracy", "loss")):
