@@ -6,8 +6,8 @@ from sema_demo.ui.common import Param, alpha_slider, bind_url, preset_buttons, s
 from sema_demo.walk import noisy_walk
 
 PARAMS = {
-    "home_alpha": Param(0.95, choices=(0.0, 0.5, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995)),
-    "home_epoch": Param(50, lo=5, hi=300),
+    "home_alpha": Param(0.98, choices=(0.0, 0.5, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995)),
+    "home_epoch": Param(75, lo=5, hi=300),
     "home_noise": Param(2.0, lo=0.0, hi=5.0),
     "home_seed": Param(0, lo=0, hi=10_000),
 }

@@ -38,7 +38,7 @@ def test_home_reads_valid_and_survives_hostile_query_parameters():
     assert at.slider(key="home_epoch").value == 100
     at = run_app(home_alpha="<script>alert(1)</script>", home_epoch="1e9", home_noise="nan", home_seed="x" * 500)
     assert not at.exception
-    assert at.select_slider(key="home_alpha").value == 0.95     # defaults back
+    assert at.select_slider(key="home_alpha").value == 0.98     # defaults back
     assert at.slider(key="home_epoch").value == 300             # clamped to the maximum
     warning = " ".join(w.value for w in at.warning)
     assert "could not be used" in warning and "home_epoch" in warning
