@@ -17,6 +17,7 @@ from ..datasets.toy import toy_data
 from ..models import mlp
 from ..sharpness import Comparison, SharpnessSettings, compare_methods, flatness_summary, interpolation_frame
 from ..training import Trainer, TrainConfig
+from .jobs import heavy_job
 from .runs import TrainedRun, remember_run
 
 # The quick default: noisy two moons (a real loss floor, not a separable zero-loss fit), a small
@@ -36,7 +37,8 @@ def train_quick_default() -> TrainedRun:
         data = toy_data("moons", n=1000, noise=0.5, seed=0)
         model_fn = partial(mlp, 2, (32, 32), 2, "tanh")
         trainer = Trainer(data, model_fn, QUICK_CONFIG)
-        trainer.run()
+        with heavy_job("training"):
+            trainer.run()
     run = TrainedRun(QUICK_LABEL, "landscape", data, model_fn, QUICK_CONFIG, trainer.models())
     remember_run(run)
     return run
@@ -93,10 +95,11 @@ def measured(run: TrainedRun, settings: SharpnessSettings, n_points: int, start:
             bar.progress(done / (total + 1), text=f"Measuring {METHOD_NAMES.get(method, method)} · {seed} "
                                                   f"({done + 1} of {total})…")
 
-        comparison = compare_methods(run.models, x, y, settings, progress=progress)
-        bar.progress(1.0, text="Interpolating between solutions…")
-        path = (interpolation_frame(run.models, start, end, x, y, torch.linspace(-0.5, 1.5, 41)) if start != end
-                else pd.DataFrame(columns=["seed", "t", "loss"]))
+        with heavy_job("measurements"):
+            comparison = compare_methods(run.models, x, y, settings, progress=progress)
+            bar.progress(1.0, text="Interpolating between solutions…")
+            path = (interpolation_frame(run.models, start, end, x, y, torch.linspace(-0.5, 1.5, 41))
+                    if start != end else pd.DataFrame(columns=["seed", "t", "loss"]))
         bar.empty()
         cache[key] = Measured(comparison, path, len(x))
         while len(cache) > MAX_CACHED:

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import streamlit as st
 
 from ..training import Data, Trainer, TrainConfig
+from .jobs import heavy_job
 
 Build = Callable[[], tuple[Data, Callable, TrainConfig]]
 
@@ -89,13 +90,14 @@ def live_training(key: str, build: Build, draw: Callable[[Trainer], None], *, se
             # (Streamlit fades elements that a running script has not redrawn yet).
             drawing = time.perf_counter() - start
             pace = math.ceil(epochs / frames)
-            start, goal, cap = time.perf_counter(), trainer.epoch + pace, trainer.epoch + 3 * pace
-            trainer.run_epoch()
-            while not trainer.done and trainer.epoch < cap:
-                elapsed = time.perf_counter() - start
-                if elapsed >= budget_seconds or (trainer.epoch >= goal and elapsed >= drawing):
-                    break
+            with heavy_job("training"):             # a classroom shares the server's cores fairly
+                start, goal, cap = time.perf_counter(), trainer.epoch + pace, trainer.epoch + 3 * pace
                 trainer.run_epoch()
+                while not trainer.done and trainer.epoch < cap:
+                    elapsed = time.perf_counter() - start
+                    if elapsed >= budget_seconds or (trainer.epoch >= goal and elapsed >= drawing):
+                        break
+                    trainer.run_epoch()
             if trainer.done:                        # finished: stop ticking, show the final results
                 live.playing = False
                 st.rerun()
