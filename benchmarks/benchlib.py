@@ -67,6 +67,13 @@ class Report:
         values = seconds if isinstance(seconds, list) else [seconds]
         print(f"TIME  {name} {median(values):.6g} (median of {len(values)})", flush=True)
 
+    def quantile(self, name: str, seconds: list[float], q: float) -> float:
+        """A TIME line with the ``q``-quantile (0.95: p95) instead of the median; returns it."""
+        value = statistics.quantiles(seconds, n=100, method="inclusive")[round(q * 100) - 1] \
+            if len(seconds) > 1 else seconds[0]
+        print(f"TIME  {name} {value:.6g} (p{round(q * 100)} of {len(seconds)})", flush=True)
+        return value
+
     def ratio(self, name: str, value: float, bound: float, op: str = "<=") -> bool:
         ok = value <= bound if op == "<=" else value >= bound
         print(f"RATIO {name} {value:.4g} target {op} {bound:g} {'PASS' if ok else 'MISS'}", flush=True)

@@ -30,6 +30,9 @@ MAX_CLASSES = 10
 MIN_ROWS = 10
 
 
+MAX_ABS_VALUE = 1e6  # coordinates beyond this overflow float32 arithmetic (squares, logits)
+
+
 class CSVError(ValueError):
     """A user CSV that cannot be used; the message says what is wrong and where."""
 
@@ -179,6 +182,11 @@ def _numeric_column(frame: pd.DataFrame, column: str) -> np.ndarray:
         first = int(np.argmax(bad))
         raise CSVError(f"column {column} has {int(bad.sum())} missing or infinite value(s) (NaN), "
                        f"first in data row {first + 1}")
+    huge = np.abs(values) > MAX_ABS_VALUE
+    if huge.any():
+        first = int(np.argmax(huge))
+        raise CSVError(f"column {column} has value {text.iloc[first]} in data row {first + 1}, beyond ±{MAX_ABS_VALUE:g}; "
+                       "the networks train in float32, so rescale the data first")
     return values
 
 

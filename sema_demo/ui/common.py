@@ -24,6 +24,7 @@ from typing import Any
 import streamlit as st
 
 MAX_QUERY_LENGTH = 200  # longer query values are ignored outright
+_URL_NOTICES = "url_notices"  # session key: per page (its parameter names), {key: (value used, problem)}
 
 
 @dataclass(frozen=True)
@@ -97,12 +98,15 @@ def bind_url(params: Mapping[str, Param]) -> None:
     """Fill session state from the URL (first visit) or the defaults; call before widgets.
 
     Keys already in session state (the user moved a widget, or a preset set it) win.
-    Query values that cannot be used are replaced and reported in one notice.
+    Query values that cannot be used are replaced and reported in one notice, which stays
+    while the replaced values do: a page that reruns itself at once (a run that finishes,
+    a fragment asking for a full rerun) would otherwise wipe it before anyone read it.
     """
-    notices = []
+    notices = st.session_state.setdefault(_URL_NOTICES, {}).setdefault(tuple(params), {})
     for key, param in params.items():
         if key in st.session_state:
             continue
+        notices.pop(key, None)
         raw = st.query_params.get(key)
         if raw is None:
             st.session_state[key] = param.default
@@ -110,9 +114,11 @@ def bind_url(params: Mapping[str, Param]) -> None:
         value, problem = param.parse(raw)
         st.session_state[key] = value
         if problem:
-            notices.append(f"`{key}` {problem}; using {param.encode(value)}")
-    if notices:
-        st.warning("Some settings in the link could not be used: " + "; ".join(notices) + ".")
+            notices[key] = (value, problem)
+    shown = [f"`{key}` {problem}; using {params[key].encode(value)}" for key, (value, problem) in notices.items()
+             if st.session_state.get(key) == value]
+    if shown:
+        st.warning("Some settings in the link could not be used: " + "; ".join(shown) + ".")
 
 
 def sync_url(params: Mapping[str, Param]) -> None:

@@ -6,6 +6,7 @@ while playing, so the rest of the page does not rerun per frame.
 """
 from __future__ import annotations
 
+import base64
 import io
 from collections.abc import Mapping
 from functools import partial
@@ -20,6 +21,7 @@ from ..charts.style import METHOD_NAMES
 from ..landscapes import get_landscape
 from ..stats import format_mean_std
 from ..trajectories import BasinMap, SimConfig, Simulation, many_starts, simulate
+from .jobs import heavy_job
 
 
 FPS = 12.5                      # animation frames per second while playing
@@ -29,15 +31,19 @@ N_SEEDS = 8                     # noise seeds behind every "mean ± std"
 FRAME, PLAYING, LAST, SCRUB = "pg_frame", "pg_playing", "pg_last_step", "pg_scrub"
 
 
+# The simulations take a slot of the server-wide job queue inside the cached functions, so
+# only a cache miss waits behind other students' work; a cache hit never queues.
 @st.cache_data(max_entries=64, show_spinner=False)
 def simulation(config: SimConfig) -> Simulation:
     """The run, and the same run over N_SEEDS noise seeds for mean ± std (one vectorised pass)."""
-    return simulate(config, N_SEEDS)
+    with heavy_job("simulations"):
+        return simulate(config, N_SEEDS)
 
 
 @st.cache_data(max_entries=16, show_spinner="Running many starts…")
 def basin_map(config: SimConfig, n_starts: int) -> BasinMap:
-    return many_starts(config, n_starts)
+    with heavy_job("simulations"):
+        return many_starts(config, n_starts)
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)
@@ -56,10 +62,16 @@ def config_from_state(state: Mapping[str, Any]) -> SimConfig:
                      lookahead_k=state["lookahead_k"])
 
 
-def _jpeg(image) -> bytes:
+def _frame_url(image) -> str:
+    """A frame as a ``data:`` URL that travels inside the message that shows it.
+
+    Bytes would be served as a media file, which the server deletes as soon as the next frame
+    replaces it; a browser still fetching the old one (a slow laptop, a busy server) would get a
+    404 and log an error at every tick.
+    """
     out = io.BytesIO()
     image.save(out, format="JPEG", quality=90)
-    return out.getvalue()
+    return "data:image/jpeg;base64," + base64.b64encode(out.getvalue()).decode("ascii")
 
 
 def start_playing() -> None:
@@ -121,7 +133,7 @@ def animation(sim: Simulation, bg: Background) -> None:
             if state[FRAME] >= steps:         # the end: stop ticking
                 state[PLAYING] = False
                 st.rerun()
-        st.image(_jpeg(render_frame(bg, sim, state[FRAME])), width="stretch")
+        st.image(_frame_url(render_frame(bg, sim, state[FRAME])), width="stretch")
         if playing:   # a widget the script moves on every tick would race with the browser's copy of it
             st.progress(state[FRAME] / steps, text=f"Step {state[FRAME]:,} of {steps:,}")
         else:

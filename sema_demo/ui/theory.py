@@ -8,6 +8,7 @@ import streamlit as st
 from ..theory import (DIVERGENCE_FACTOR, NQM, SERIES_NAMES, Curves, MonteCarlo, Summary, exact_curves,
                       growth_per_step, monte_carlo, steady_state)
 from .common import ALPHA_CHOICES, Param
+from .jobs import heavy_job
 
 LR_CHOICES = (0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 5.0)
 SWITCH_CHOICES = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10_000)
@@ -68,8 +69,13 @@ def affordable_samples(cfg: NQM, requested: int) -> int:
 
 @st.cache_data(max_entries=64, show_spinner="Computing the moments and simulating …")
 def compute(cfg: NQM, samples: int, seed: int) -> tuple[Curves, MonteCarlo | None, dict[str, float]]:
-    """Exact curves, Monte-Carlo runs (None when samples = 0) and steady states, cached per setting."""
-    return exact_curves(cfg), monte_carlo(cfg, samples, seed) if samples else None, steady_state(cfg)
+    """Exact curves, Monte-Carlo runs (None when samples = 0) and steady states, cached per setting.
+
+    The work takes a slot of the server-wide job queue; inside the cached function, so that only
+    a cache miss can wait behind other students' work.
+    """
+    with heavy_job("computations"):
+        return exact_curves(cfg), monte_carlo(cfg, samples, seed) if samples else None, steady_state(cfg)
 
 
 def _loss(value: float) -> str:

@@ -72,8 +72,12 @@ def live_training(key: str, build: Build, draw: Callable[[Trainer], None], *, se
     if live.error is not None:
         st.error(f"Cannot train with these settings: {live.error}", icon="🚫")
         return None
-    _controls(key, live, build)
     trainer = live.trainer
+    config = trainer.config
+    if "sema" in config.methods and config.switch_epochs > config.epochs:
+        st.info(f"SEMA switches every {config.switch_epochs} epochs but this run has {config.epochs}: "
+                "no switch happens, so SEMA is exactly EMA here.", icon="ℹ️")
+    _controls(key, live, build)
     playing = live.playing and not trainer.done
 
     @st.fragment(run_every=tick_seconds if playing else None)

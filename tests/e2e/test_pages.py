@@ -1,0 +1,178 @@
+"""The app in a real browser: every page opens cleanly, reacts to its controls, links work.
+
+Headless Debian Chromium driven by Playwright against ``streamlit run app.py``; every test
+uses a fresh browser context (a new Streamlit session) and fails on an exception element,
+a JavaScript error or a console error.  Screenshots land in artifacts/e2e/.
+
+    python -m pytest tests/e2e -m e2e
+"""
+import re
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+
+from harness import (EXCEPTION, PAGES, TIMEOUT_MS, browser, content, nudge, screenshot,  # noqa: F401
+                     server, slider, visit, wait_for_change, wait_for_text, wait_until_idle)
+
+pytestmark = pytest.mark.e2e
+
+CHART = '[data-testid="stVegaLiteChart"]'
+PICTURE = '[data-testid="stImage"]'
+PROGRESS = '[data-testid="stProgress"]'
+METRIC = '[data-testid="stMetric"]'
+FIGURE = {"toy": PICTURE, "images": CHART}   # what a training page redraws: decision panels, curves
+
+
+def current_page(page) -> str:
+    """The title of the page the sidebar navigation marks as the current one."""
+    return page.locator('[data-testid="stSidebarNav"] a[aria-current="page"] '
+                        '[data-testid="stMarkdownContainer"]').inner_text().strip()
+
+
+TRAINING = ("toy", "images")   # pages that start training as they open
+
+
+def wait_until_drawn(page, path: str) -> None:
+    """Idle for most pages; a training page keeps running, so there: its progress bar and a figure."""
+    if path not in TRAINING:
+        wait_until_idle(page, timeout_ms=TIMEOUT_MS)
+        return
+    wait_for_text(page, PROGRESS, r"Epoch \d+ of \d+")
+    page.locator(f'[data-testid="stMain"] {FIGURE[path]}').first.wait_for()
+
+
+@pytest.mark.parametrize("path", list(PAGES))
+def test_every_page_opens_with_its_title_and_a_chart_and_no_error(browser, server, path):
+    with visit(browser, f"{server.url}/{path}") as page:
+        wait_until_drawn(page, path)
+        assert page.locator(EXCEPTION).count() == 0
+        heading = page.locator("h1").first.inner_text()
+        expected = "SEMA Lab" if path == "" else PAGES[path].split(":")[0]
+        assert expected.lower() in heading.lower()
+        assert page.locator(f"{CHART}, {PICTURE}").count() >= 1, "the page opens with a figure"
+        assert current_page(page) == PAGES[path]
+        screenshot(page, f"open_{path or 'home'}")
+
+
+def test_home_alpha_slider_redraws_the_walk_and_lands_in_the_url(browser, server):
+    with visit(browser, server.url) as page:
+        wait_until_idle(page, timeout_ms=TIMEOUT_MS)
+        before = content(page.locator(CHART).first)
+        thumb = slider(page, "EMA momentum α (decay)")
+        nudge(thumb)                                   # 0.98 -> 0.99
+        wait_for_change(page, CHART, before)
+        assert thumb.get_attribute("aria-valuetext").startswith("0.99")
+        page.wait_for_url(re.compile(r"home_alpha=0\.99"))
+        wait_until_idle(page, timeout_ms=TIMEOUT_MS)
+        screenshot(page, "home_alpha_0.99")
+
+
+def test_playground_play_animates_the_picture(browser, server):
+    with visit(browser, f"{server.url}/playground") as page:
+        wait_until_idle(page, timeout_ms=TIMEOUT_MS)
+        picture = '[data-testid="stMain"] [data-testid="stImage"]'
+        before = content(page.locator(picture).first)   # opens on the finished run
+        page.get_by_role("button", name="▶ Play").click()
+        step = wait_for_text(page, PROGRESS, r"Step [\d,]+ of 1,000")     # the animation ticks
+        wait_for_change(page, picture, before)
+        screenshot(page, "playground_playing")
+        assert int(step.split()[1].replace(",", "")) < 1000
+        # it plays to the end by itself, then shows the scrubber again
+        page.get_by_role("button", name="▶ Play").wait_for(timeout=TIMEOUT_MS)
+        wait_until_idle(page, timeout_ms=TIMEOUT_MS)
+        assert slider(page, "Step shown").input_value() == "1000"
+
+
+@pytest.mark.parametrize("path", TRAINING)
+def test_training_pages_play_trains_and_redraws_and_pause_holds(browser, server, path):
+    with visit(browser, f"{server.url}/{path}") as page:
+        wait_until_drawn(page, path)                     # it trains by itself as it opens
+        page.get_by_role("button", name="⏮ Reset").click()
+        wait_for_text(page, PROGRESS, r"Epoch 0 of \d+ · paused")
+        wait_until_idle(page, timeout_ms=TIMEOUT_MS)
+        figure = f'[data-testid="stMain"] {FIGURE[path]}'
+        before = content(page.locator(figure).first)
+        page.get_by_role("button", name="▶ Play").click()
+        wait_for_text(page, PROGRESS, r"Epoch [1-9]\d* of \d+ · training")
+        wait_for_change(page, figure, before)
+        screenshot(page, f"{path}_training")
+        page.get_by_role("button", name="⏸ Pause").click()
+        paused = wait_for_text(page, PROGRESS, r"Epoch [1-9]\d* of \d+ · (paused|finished)")
+        wait_until_idle(page, timeout_ms=TIMEOUT_MS)
+        assert page.locator(PROGRESS).inner_text() == paused, "a paused run stays where it was"
+        screenshot(page, f"{path}_paused")
+
+
+def test_landscape_clip_slider_redraws_the_slices(browser, server):
+    with visit(browser, f"{server.url}/landscape") as page:
+        wait_until_idle(page, timeout_ms=TIMEOUT_MS)   # trains the quick default and measures it
+        before = content(page.locator(CHART).first)
+        nudge(slider(page, "Colour/axis clip (loss)"), "ArrowLeft")   # 5 -> 2
+        wait_for_change(page, CHART, before)
+        page.wait_for_url(re.compile(r"clip=2\.0"))
+        wait_until_idle(page, timeout_ms=TIMEOUT_MS)
+        screenshot(page, "landscape_clip_2")
+
+
+def test_theory_learning_rate_slider_changes_the_numbers(browser, server):
+    with visit(browser, f"{server.url}/theory") as page:
+        wait_until_idle(page, timeout_ms=TIMEOUT_MS)
+        before = content(page.locator(METRIC).first)
+        thumb = slider(page, "Learning rate η")
+        nudge(thumb)                                   # 0.5 -> 0.75
+        after = wait_for_change(page, METRIC, before)
+        assert thumb.get_attribute("aria-valuetext") == "0.75" and after != before
+        page.wait_for_url(re.compile(r"nqm_lr=0\.75"))
+        wait_until_idle(page, timeout_ms=TIMEOUT_MS)
+        screenshot(page, "theory_lr_0.75")
+
+
+def test_sidebar_navigation_moves_between_pages_in_one_session(browser, server):
+    with visit(browser, server.url) as page:
+        wait_until_idle(page, timeout_ms=TIMEOUT_MS)
+        nav = page.locator('[data-testid="stSidebarNav"]')
+        for path in ("playground", "theory", ""):
+            nav.get_by_role("link", name=PAGES[path]).click()
+            page.wait_for_url(f"{server.url}/{path}")
+            wait_until_idle(page, timeout_ms=TIMEOUT_MS)
+            assert current_page(page) == PAGES[path]
+            assert page.locator(EXCEPTION).count() == 0
+        page.get_by_role("link", name="Theory", exact=True).click()        # Home's "Explore" cards
+        page.wait_for_url(f"{server.url}/theory")
+        wait_until_idle(page, timeout_ms=TIMEOUT_MS)
+        assert "noisy quadratic" in page.locator("h1").first.inner_text()
+
+
+def test_a_shared_link_restores_the_same_controls(browser, server):
+    query = "?nqm_lr=0.2&nqm_alpha=0.99&nqm_switch=100&nqm_beta=0.5"
+    with visit(browser, f"{server.url}/theory{query}") as page:
+        wait_until_idle(page, timeout_ms=TIMEOUT_MS)
+        assert slider(page, "Learning rate η").get_attribute("aria-valuetext") == "0.2"
+        assert slider(page, "EMA momentum α (decay)").get_attribute("aria-valuetext").startswith("0.99 ")
+        assert slider(page, "Switch every K steps (SEMA)").get_attribute("aria-valuetext") == "100"
+        assert slider(page, "Momentum β (optimizer)").input_value() == "0.5"
+        before = content(page.locator(METRIC).first)
+        nudge(slider(page, "Dimension"), "ArrowLeft")                      # 100 -> 50, into the URL
+        page.wait_for_url(re.compile(r"nqm_dim=50"))
+        wait_for_change(page, METRIC, before)
+        wait_until_idle(page, timeout_ms=TIMEOUT_MS)
+        shared = page.url
+        metrics = page.locator(METRIC).all_inner_texts()
+    assert parse_qs(urlparse(shared).query) == {"nqm_lr": ["0.2"], "nqm_alpha": ["0.99"], "nqm_switch": ["100"],
+                                                "nqm_beta": ["0.5"], "nqm_dim": ["50"]}
+    with visit(browser, shared) as page:                                    # a classmate opens the link
+        wait_until_idle(page, timeout_ms=TIMEOUT_MS)
+        assert slider(page, "Dimension").get_attribute("aria-valuetext") == "50"
+        assert page.locator(METRIC).all_inner_texts() == metrics          # the same numbers
+        screenshot(page, "theory_shared_link")
+
+
+def test_a_hostile_link_is_explained_and_never_runs_a_script(browser, server):
+    query = "?home_alpha=%3Cscript%3Ealert(1)%3C/script%3E&home_epoch=1e9&home_noise=nan&bogus=1"
+    with visit(browser, f"{server.url}/{query}") as page:      # visit() fails on any dialog
+        wait_until_idle(page, timeout_ms=TIMEOUT_MS)
+        warning = page.locator('[data-testid="stAlert"]').filter(has_text="could not be used").inner_text()
+        assert "could not be used" in warning and "home_epoch" in warning
+        assert slider(page, "EMA momentum α (decay)").get_attribute("aria-valuetext").startswith("0.98")
+        assert page.locator("script:has-text('alert(1)')").count() == 0
+        screenshot(page, "home_hostile_link")
