@@ -3,23 +3,25 @@
     python benchmarks/load_classroom.py [--quick] [--check] [--students N] [--probes K]
 
 One ``streamlit run app.py`` (the real server with its default settings and job queue).
-The N students speak Streamlit's own websocket protocol, as the browser does (a
-``rerun_script`` message per interaction, a fragment rerun per ``run_every`` tick), but
-draw nothing: N real browsers would spend this machine's 2 cores on rendering and measure
-Chromium rather than the server (tried: 20 Chromium pages opening Home at once took 57 s
-p50 with nothing training).  Each student, staggered over the first 2 s:
+First one real headless Chromium goes through the students' steps and its websocket
+messages are recorded.  Then N students replay exactly those messages concurrently over
+Streamlit's websocket protocol (the same widget states, page changes and fragment ticks a
+browser sends, at the browser's tick rate) but draw nothing: N real browsers would spend
+this machine's 2 cores on rendering and measure Chromium rather than the server (tried:
+20 Chromium pages opening Home at once took 57 s p50 with nothing training).  Each
+student, staggered over the first 2 s:
 
 1. opens Home                       -> time to first chart (from connecting to the chart message)
 2. moves the noise slider           -> rerun latency (until the redrawn chart arrives)
 3. goes to the playground           -> time to first chart; presses ▶ Play -> rerun latency
-   (until the animation's first tick), lets it play a few seconds
+   (until the animation's first frame), lets it play a few seconds
 4. goes to Decision boundaries      -> time to first chart; its default training starts by
-   itself and runs to the end (or ``--train-cap`` seconds), ticking like a browser does
+   itself and runs to the end (or ``--train-cap`` seconds), ticking like the browser did
 
 While all of them train, K new visitors open Home, one after another, in a real headless
 Chromium: the time from asking for the page to its chart drawn on screen is the figure the
 target is about.  Errors: exception elements, failed connections, steps that time out, and
-JavaScript or console errors of the new visitors' pages.  The server's resident memory is
+JavaScript or console errors of the browser pages.  The server's resident memory is
 sampled every 0.5 s (psutil if installed, else /proc/PID/status).
 
 Targets (N = 20 on 2 cores): zero errors; a new visitor's Home ≤ 3 s p95; server RSS < 4 GiB.
@@ -39,10 +41,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import websockets
-from playwright.async_api import Browser, async_playwright
+from playwright.async_api import Browser, Page, async_playwright
 from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
-from streamlit.proto.WidgetStates_pb2 import WidgetState
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "e2e"))
@@ -67,6 +68,7 @@ class Stats:
     new_visitor_home: list[float] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     rss_peak: int = 0
+    server_problems: list[str] = field(default_factory=list)   # warning and error lines of the server's log
 
 
 def element(msg: ForwardMsg):
@@ -91,49 +93,84 @@ def progress_text(msg: ForwardMsg) -> str:
     return e.progress.text if e is not None and e.WhichOneof("type") == "progress" else ""
 
 
-class Tab:
-    """One browser tab in Streamlit's websocket protocol: it sends what a browser would send
-    (reruns with widget values, page changes, fragment ticks) and reads the messages, but draws nothing."""
+@dataclass
+class Recording:
+    """What a real browser sent going through the students' steps."""
 
-    def __init__(self, url: str, stats: Stats, who: str):
-        self.url, self.stats, self.who = url, stats, who
-        self.pages: dict[str, str] = {}            # url path -> page script hash
-        self.page_hash = ""
-        self.widgets: dict[str, object] = {}       # label -> the latest widget element of that label
+    steps: list[bytes]            # its rerun messages (page loads, widget changes), in order
+    ticks: dict[str, bytes]       # fragment id -> its ``run_every`` rerun message
+
+
+STEPS = ("open Home", "move the noise slider", "go to the playground", "press ▶ Play", "go to Decision boundaries")
+
+
+async def record_browser(browser: Browser, url: str, stats: Stats) -> Recording:
+    """Go through the steps once in Chromium and keep the websocket messages it sends."""
+    sent: list[bytes] = []
+    page = await new_page(browser, stats, "the recording browser")
+    page.on("websocket", lambda ws: ws.on("framesent", lambda data: sent.append(data)))
+    await page.goto(url)
+    await page.wait_for_function(FIGURE_DRAWN, polling=100, timeout=STEP_TIMEOUT * 1000)
+    await settle(page)
+    thumb = page.locator('[data-testid="stSlider"]').filter(has=page.get_by_text("Gradient noise σ")).get_by_role("slider")
+    await thumb.focus()
+    await thumb.press("ArrowRight")
+    await settle(page)
+    nav = page.locator('[data-testid="stSidebarNav"]')
+    await nav.get_by_role("link", name="Optimizer playground").click()
+    await settle(page)
+    await page.get_by_role("button", name="▶ Play").click()
+    await page.locator('[data-testid="stProgress"]').filter(has_text="Step").wait_for(timeout=STEP_TIMEOUT * 1000)
+    await nav.get_by_role("link", name="Decision boundaries").click()
+    await page.locator('[data-testid="stProgress"]').filter(has_text="training").wait_for(timeout=STEP_TIMEOUT * 1000)
+    await page.wait_for_timeout(2000)                     # a few training ticks
+    await page.context.close()
+    recording = Recording([], {})
+    for data in sent:
+        msg = BackMsg()
+        msg.ParseFromString(data)
+        if msg.WhichOneof("type") != "rerun_script":
+            continue
+        if msg.rerun_script.is_auto_rerun:
+            recording.ticks[msg.rerun_script.fragment_id] = data
+        else:
+            recording.steps.append(data)
+    if len(recording.steps) != len(STEPS):
+        raise RuntimeError(f"the browser sent {len(recording.steps)} reruns for the {len(STEPS)} steps {STEPS}")
+    return recording
+
+
+async def settle(page: Page) -> None:
+    """Until the page's run has finished (the browser shows no running indicator for a while)."""
+    await page.wait_for_function("""() => {
+        const busy = document.querySelector('[data-testid="stStatusWidget"]');
+        if (busy) { window.__quiet = null; return false; }
+        window.__quiet = window.__quiet || Date.now();
+        return Date.now() - window.__quiet > 1000;
+    }""", polling=200, timeout=STEP_TIMEOUT * 1000)
+
+
+class Tab:
+    """One browser tab that replays a :class:`Recording` over Streamlit's websocket protocol:
+    the same messages, fragment ticks at the same rate; it reads every answer but draws nothing."""
+
+    def __init__(self, url: str, recording: Recording, stats: Stats, who: str):
+        self.url, self.recording, self.stats, self.who = url, recording, stats, who
         self.ticks: dict[str, asyncio.Task] = {}   # fragment id -> its run_every timer
         self.waiters: list[tuple[Callable[[ForwardMsg], bool], asyncio.Future]] = []
         self.recent: deque[str] = deque(maxlen=8)  # the last messages received: explains a failed step
 
-    async def open(self, path: str = "") -> float:
-        """Connect and run ``path``; seconds until its first chart message arrives."""
-        start = time.perf_counter()
+    async def connect(self) -> None:
         self.ws = await websockets.connect(self.url.replace("http", "ws", 1) + "/_stcore/stream",
                                            subprotocols=["streamlit"], max_size=None)
         self.reader = asyncio.create_task(self._read())
-        chart, done = self.expect(is_chart), self.expect(run_finished)
-        await self._send(page_name=path)
-        await chart
-        seconds = time.perf_counter() - start
-        await done                                 # every widget of the page is known
-        return seconds
 
-    async def goto(self, path: str) -> float:
-        """A click on the page in the sidebar; seconds until its first chart message."""
-        self._stop_ticking()
-        start = time.perf_counter()
-        chart, done = self.expect(is_chart), self.expect(run_finished)
-        self.page_hash = self.pages[path]
-        await self._send(page_hash=self.page_hash)
-        await chart
-        seconds = time.perf_counter() - start
-        await done
-        return seconds
-
-    async def interact(self, state: WidgetState, until: Callable[[ForwardMsg], bool]) -> float:
-        """Send one widget change; seconds until a message satisfying ``until`` arrives."""
+    async def step(self, k: int, until: Callable[[ForwardMsg], bool] = is_chart) -> float:
+        """Send the browser's ``k``-th message; seconds until a message satisfying ``until``
+        arrives.  Returns once the whole run has finished (every element has arrived)."""
         start = time.perf_counter()
         arrived, done = self.expect(until), self.expect(run_finished)
-        await self._send(page_hash=self.page_hash, widgets=[state])
+        await self.ws.send(self.recording.steps[k])
         await arrived
         seconds = time.perf_counter() - start
         await done
@@ -151,14 +188,6 @@ class Tab:
         self._stop_ticking()
         self.reader.cancel()
         await self.ws.close()
-
-    async def _send(self, page_name: str = "", page_hash: str = "", widgets=(), fragment_id: str = "") -> None:
-        msg = BackMsg()
-        run = msg.rerun_script
-        run.page_name, run.page_script_hash, run.fragment_id = page_name, page_hash, fragment_id
-        run.is_auto_rerun = bool(fragment_id)
-        run.widget_states.widgets.extend(widgets)
-        await self.ws.send(msg.SerializeToString())
 
     async def _read(self) -> None:
         async for raw in self.ws:
@@ -178,9 +207,6 @@ class Tab:
             f"{kind}={msg.script_finished}" if kind == "script_finished" else kind))
         if kind == "new_session" and not msg.metadata.run.fragment_ids:
             self._stop_ticking()                   # a whole-page run: the browser drops every timer too
-        elif kind == "navigation":
-            self.pages = {p.url_pathname: p.page_script_hash for p in msg.navigation.app_pages}
-            self.page_hash = msg.navigation.page_script_hash
         elif kind == "auto_rerun" and msg.auto_rerun.fragment_id not in self.ticks:
             self.ticks[msg.auto_rerun.fragment_id] = asyncio.create_task(
                 self._tick(msg.auto_rerun.fragment_id, msg.auto_rerun.interval))
@@ -188,18 +214,17 @@ class Tab:
             for fragment_id in msg.stop_auto_rerun.fragment_ids:
                 if (timer := self.ticks.pop(fragment_id, None)) is not None:
                     timer.cancel()
-        elif (e := element(msg)) is not None:
-            widget = e.WhichOneof("type")
-            if widget == "exception":
-                self.stats.errors.append(f"{self.who}: exception {e.exception.type}: {e.exception.message[:200]}")
-            elif widget in ("slider", "button"):
-                self.widgets[getattr(e, widget).label] = getattr(e, widget)
+        elif (e := element(msg)) is not None and e.WhichOneof("type") == "exception":
+            self.stats.errors.append(f"{self.who}: exception {e.exception.type}: {e.exception.message[:200]}")
 
     async def _tick(self, fragment_id: str, interval: float) -> None:
         """What the browser's setInterval does for a ``run_every`` fragment."""
+        if fragment_id not in self.recording.ticks:
+            self.stats.errors.append(f"{self.who}: the recording has no tick of fragment {fragment_id}")
+            return
         while True:
             await asyncio.sleep(interval)
-            await self._send(page_hash=self.page_hash, fragment_id=fragment_id)
+            await self.ws.send(self.recording.ticks[fragment_id])
 
     def _stop_ticking(self) -> None:
         for timer in self.ticks.values():
@@ -207,50 +232,73 @@ class Tab:
         self.ticks.clear()
 
 
-def slider_to(widget, value: float) -> WidgetState:
-    state = WidgetState(id=widget.id)
-    state.double_array_value.data.append(value)
-    return state
-
-
-def click(widget) -> WidgetState:
-    return WidgetState(id=widget.id, trigger_value=True)
-
-
-async def student(i: int, url: str, stats: Stats, args, in_training: asyncio.Queue) -> None:
+async def student(i: int, url: str, recording: Recording, stats: Stats, args, in_training: asyncio.Queue) -> None:
     who, step = f"student {i}", "connect"
-    tab = Tab(url, stats, who)
+    tab = Tab(url, recording, stats, who)
     try:
         await asyncio.sleep(random.Random(i).uniform(0, 2))                 # a classroom, not a barrage
-        step = "home"
-        stats.first_chart["home"].append(await tab.open(""))
-        step = "home slider"
-        noise = tab.widgets["Gradient noise σ"]
-        stats.rerun["home_slider"].append(await tab.interact(slider_to(noise, noise.value[0] + 0.5), is_chart))
-        step = "playground"
-        stats.first_chart["playground"].append(await tab.goto("playground"))
-        step = "playground play"
-        ticking = lambda msg: progress_text(msg).startswith("Step")      # noqa: E731
-        stats.rerun["playground_play"].append(await tab.interact(click(tab.widgets["▶ Play"]), ticking))
+        step = STEPS[0]
+        start = time.perf_counter()
+        await tab.connect()
+        connecting = time.perf_counter() - start
+        stats.first_chart["home"].append(connecting + await tab.step(0))
+        step = STEPS[1]
+        stats.rerun["home_slider"].append(await tab.step(1))
+        step = STEPS[2]
+        stats.first_chart["playground"].append(await tab.step(2))
+        step = STEPS[3]
+        stats.rerun["playground_play"].append(await tab.step(3, lambda msg: progress_text(msg).startswith("Step")))
         await asyncio.sleep(args.play_seconds)
-        step = "toy"
-        stats.first_chart["toy"].append(await tab.goto("toy"))
+        step = STEPS[4]
+        stats.first_chart["toy"].append(await tab.step(4))
         started = time.perf_counter()
         finished = tab.expect(lambda msg: "· finished" in progress_text(msg))
         await in_training.put(i)
-        step = "toy training"
+        step = "train to the end"
         try:
             await asyncio.wait_for(finished, args.train_cap)
             stats.training.append(time.perf_counter() - started)
         except asyncio.TimeoutError:     # still training at the cap: slow under load, not an error
             stats.unfinished += 1
     except Exception as err:             # a step that failed or timed out is an error of this student
+        link = "no connection" if not hasattr(tab, "ws") else \
+            f"connection closed ({tab.ws.close_code} {tab.ws.close_reason!r})" if tab.ws.close_code else "connected"
         stats.errors.append(f"{who}: {step}: {type(err).__name__} {str(err)[:200]} "
-                            f"(at {time.perf_counter():.1f}; last received: {', '.join(tab.recent)})")
+                            f"({link}; last received: {', '.join(tab.recent)})")
         await in_training.put(i)
     finally:
         if hasattr(tab, "ws"):
             await tab.close()
+
+
+async def new_page(browser: Browser, stats: Stats, who: str) -> Page:
+    """A page in a fresh browser context (a new session) whose errors count in ``stats``."""
+    context = await browser.new_context(viewport={"width": 1280, "height": 800})
+    context.set_default_timeout(STEP_TIMEOUT * 1000)
+    page = await context.new_page()
+
+    def on_console(message) -> None:
+        if message.type == "error" and not BASE_PATH_PROBE.match(message.location.get("url", "")):
+            stats.errors.append(f"{who}: console: {message.text[:200]}")
+
+    page.on("console", on_console)
+    page.on("pageerror", lambda error: stats.errors.append(f"{who}: page error: {str(error)[:200]}"))
+    return page
+
+
+async def open_home(browser: Browser, url: str, stats: Stats, who: str) -> float:
+    """Seconds from asking for Home in a fresh browser session to its chart drawn on screen."""
+    page = await new_page(browser, stats, who)
+    try:
+        start = time.perf_counter()
+        await page.goto(url)
+        await page.wait_for_function(FIGURE_DRAWN, polling=100)
+        seconds = time.perf_counter() - start
+        if await page.locator('[data-testid="stException"]').count():
+            stats.errors.append(f"{who}: an exception is shown")
+        return seconds
+    finally:
+        await page.context.close()
 
 
 async def new_visitors(browser: Browser, url: str, stats: Stats, args, in_training: asyncio.Queue) -> None:
@@ -258,23 +306,10 @@ async def new_visitors(browser: Browser, url: str, stats: Stats, args, in_traini
     for _ in range(args.students):
         await in_training.get()
     for k in range(args.probes):
-        who = f"new visitor {k}"
-        context = await browser.new_context(viewport={"width": 1280, "height": 800})
-        page = await context.new_page()
-        page.on("console", lambda m, who=who: m.type == "error" and not BASE_PATH_PROBE.match(
-            m.location.get("url", "")) and stats.errors.append(f"{who}: console: {m.text[:200]}"))
-        page.on("pageerror", lambda e, who=who: stats.errors.append(f"{who}: page error: {str(e)[:200]}"))
         try:
-            start = time.perf_counter()
-            await page.goto(url)
-            await page.wait_for_function(FIGURE_DRAWN, polling=100, timeout=STEP_TIMEOUT * 1000)
-            stats.new_visitor_home.append(time.perf_counter() - start)
-            if await page.locator('[data-testid="stException"]').count():
-                stats.errors.append(f"{who}: an exception is shown")
+            stats.new_visitor_home.append(await open_home(browser, url, stats, f"new visitor {k}"))
         except Exception as err:
-            stats.errors.append(f"{who}: {type(err).__name__}: {str(err).splitlines()[0][:200]}")
-        finally:
-            await context.close()
+            stats.errors.append(f"new visitor {k}: {type(err).__name__}: {str(err).splitlines()[0][:200]}")
         await asyncio.sleep(1.0)
 
 
@@ -298,17 +333,19 @@ async def classroom(args) -> tuple[Stats, float]:
     with running_server(timeout=180) as server:
         async with async_playwright() as playwright:
             browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            warm = Tab(server.url, stats, "warm-up")
-            warmup = await warm.open("")                 # imports and first compile: no student's cost
-            await warm.close()
+            warmup = await open_home(browser, server.url, stats, "warm-up")   # imports: no student's cost
+            recording = await record_browser(browser, server.url, stats)
             sampler = asyncio.create_task(sample_rss(server.process.pid, stats))
             in_training: asyncio.Queue = asyncio.Queue()
             await asyncio.gather(new_visitors(browser, server.url, stats, args, in_training),
-                                 *(student(i, server.url, stats, args, in_training) for i in range(args.students)))
+                                 *(student(i, server.url, recording, stats, args, in_training)
+                                   for i in range(args.students)))
             sampler.cancel()
             await browser.close()
         if server.process.poll() is not None:
             stats.errors.append(f"the server died:\n{server.output()[-2000:]}")
+        stats.server_problems = [line for line in server.output().splitlines()
+                                 if any(word in line for word in ("WARNING", "ERROR", "Exception", "Error:"))]
     return stats, warmup
 
 
@@ -343,6 +380,8 @@ def main() -> None:
     report.time("whole_classroom_wall", time.perf_counter() - start)
     for error in stats.errors[:20]:
         print(f"# ERROR {error}")
+    for line in stats.server_problems[:10]:
+        print(f"# SERVER {line[:300]}")
     report.ratio("errors", len(stats.errors), 0)
     home = report.quantile("new_visitor_home_drawn_p95", stats.new_visitor_home, 0.95) \
         if stats.new_visitor_home else float("inf")
