@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, Locator, Page, sync_playwright
 
-from screenshot import BASE_PATH_PROBE, CHROMIUM, CHROMIUM_ARGS, ROOT, Server, running_server, wait_until_idle
+from screenshot import BASE_PATH_PROBE, CHROMIUM, CHROMIUM_ARGS, ROOT, Server, running_server
 
 ARTIFACTS = ROOT / "artifacts" / "e2e"
 EXCEPTION = '[data-testid="stException"]'

@@ -6,8 +6,8 @@ navigation; the pages therefore live in ``app_pages/``.  This test keeps it that
 """
 import pytest
 
-from harness import TIMEOUT_MS, browser, screenshot, visit, wait_until_idle  # noqa: F401
-from screenshot import running_server
+from harness import TIMEOUT_MS, browser, screenshot, visit  # noqa: F401
+from screenshot import running_server, wait_until_idle
 
 pytestmark = pytest.mark.e2e
 

@@ -12,7 +12,8 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 
 from harness import (EXCEPTION, PAGES, TIMEOUT_MS, browser, content, nudge, screenshot,  # noqa: F401
-                     server, slider, visit, wait_for_change, wait_for_text, wait_until_idle)
+                     server, slider, visit, wait_for_change, wait_for_text)
+from screenshot import wait_until_idle
 
 pytestmark = pytest.mark.e2e
 
