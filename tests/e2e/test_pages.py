@@ -177,3 +177,21 @@ def test_a_hostile_link_is_explained_and_never_runs_a_script(browser, server):
         assert slider(page, "EMA momentum α (decay)").get_attribute("aria-valuetext").startswith("0.98")
         assert page.locator("script:has-text('alert(1)')").count() == 0
         screenshot(page, "home_hostile_link")
+
+
+def test_two_tabs_of_one_browser_are_separate_sessions(browser, server):
+    with visit(browser, f"{server.url}/theory") as first:
+        wait_until_idle(first, timeout_ms=TIMEOUT_MS)
+        second = first.context.new_page()                  # same browser, same cookies: a second tab
+        second.goto(f"{server.url}/theory")
+        wait_until_idle(second, timeout_ms=TIMEOUT_MS)
+        numbers = second.locator(METRIC).all_inner_texts()
+        before = content(first.locator(METRIC).first)
+        nudge(slider(first, "Learning rate η"))               # 0.5 -> 0.75 in the first tab only
+        wait_for_change(first, METRIC, before)
+        wait_until_idle(first, timeout_ms=TIMEOUT_MS)
+        second.bring_to_front()
+        wait_until_idle(second, timeout_ms=TIMEOUT_MS)
+        assert slider(second, "Learning rate η").get_attribute("aria-valuetext") == "0.5"
+        assert second.locator(METRIC).all_inner_texts() == numbers
+        assert second.locator(EXCEPTION).count() == 0
