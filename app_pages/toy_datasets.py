@@ -6,12 +6,12 @@ import streamlit as st
 
 from sema_demo.averaging import METHOD_LABELS, METHODS
 from sema_demo.charts.boundaries import boundary_panels, figure_jpeg
-from sema_demo.charts.training import diverged_notes, learning_curves, results_table, results_text
+from sema_demo.charts.training import diverged_notes, learning_curves_spec, results_table, results_text
 from sema_demo.datasets.toy import DATASET_NAMES, DATASETS, MAX_CSV_ROWS, CSVError, csv_data, points_frame, toy_data
 from sema_demo.models import ACTIVATIONS, mlp
 from sema_demo.training import TrainConfig
 from sema_demo.ui.common import (Param, alpha_slider, bind_url, csv_download, figure_downloads, horizon_warning,
-                                 preset_buttons, sync_url, what_to_notice)
+                                 inline_image, preset_buttons, sync_url, what_to_notice)
 from sema_demo.ui.runs import TrainedRun, remember_run
 from sema_demo.ui.training import is_playing, live_training, restart
 
@@ -121,15 +121,16 @@ def panels(trainer):
 
 def draw(trainer):
     frame = trainer.frame()
-    st.image(figure_jpeg(panels(trainer)), width="stretch")
+    st.image(inline_image(figure_jpeg(panels(trainer))), width="stretch")
     st.caption(f"Seed 0 of {s.seeds}, MLP {arch} ({s.activation}). ● training points, ▲ test points; the dark "
                "line is where the predicted class changes, pale colour means the network is unsure.")
     for note in diverged_notes(frame):
         st.error(f"{note}: its loss became non-finite, so it stopped; the others continue.", icon="💥")
     left, right = st.columns(2)
     for col, kind in ((left, "accuracy"), (right, "loss")):
-        col.altair_chart(learning_curves(frame, kind, switch_epochs=trainer.switch_epochs(), epochs=s.epochs,
-                                         title=f"{kind.capitalize()}, mean ± std over seeds"), width="stretch")
+        col.vega_lite_chart(spec=learning_curves_spec(frame, kind, switch_epochs=trainer.switch_epochs(),
+                                                      epochs=s.epochs, title=f"{kind.capitalize()}, mean ± std over seeds"),
+                            width="stretch")
     st.caption("Test solid, train dashed (both of the evaluated weights: φ for EMA and SEMA); faint dotted "
                "lines mark SEMA's switches θ ← φ.")
     st.dataframe(results_table(frame, target), hide_index=True, width="stretch")

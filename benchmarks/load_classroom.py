@@ -66,6 +66,9 @@ class Stats:
     training: list[float] = field(default_factory=list)      # seconds until a toy run finished
     unfinished: int = 0                                      # toy runs still training at the cap
     new_visitor_home: list[float] = field(default_factory=list)
+    idle_home: list[float] = field(default_factory=list)     # the same, before anyone else came
+    phases: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))   # of new visitors
+    idle_phases: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     errors: list[str] = field(default_factory=list)
     rss_peak: int = 0
     server_problems: list[str] = field(default_factory=list)   # warning and error lines of the server's log
@@ -286,19 +289,44 @@ async def new_page(browser: Browser, stats: Stats, who: str) -> Page:
     return page
 
 
-async def open_home(browser: Browser, url: str, stats: Stats, who: str) -> float:
-    """Seconds from asking for Home in a fresh browser session to its chart drawn on screen."""
+async def open_home(browser: Browser, url: str, stats: Stats, who: str,
+                    phases: dict[str, list[float]] | None = None) -> float:
+    """Seconds from asking for Home in a fresh browser session to its chart drawn on screen.
+
+    ``phases`` collects where the time went: the app's files loaded (``page load``), its
+    websocket opened, the first chart message received, the chart drawn."""
     page = await new_page(browser, stats, who)
+    marks: dict[str, float] = {}
+
+    def on_frame(data: str | bytes) -> None:
+        if "chart message" not in marks and isinstance(data, bytes) and _is_chart_frame(data):
+            marks["chart message"] = time.perf_counter()
+
+    def on_websocket(ws) -> None:
+        marks.setdefault("websocket open", time.perf_counter())
+        ws.on("framereceived", on_frame)
+
+    page.on("websocket", on_websocket)
     try:
         start = time.perf_counter()
         await page.goto(url)
+        marks["page load"] = time.perf_counter()
         await page.wait_for_function(FIGURE_DRAWN, polling=100)
-        seconds = time.perf_counter() - start
+        marks["chart drawn"] = time.perf_counter()
+        if phases is not None:
+            for what, at in marks.items():
+                phases[what].append(at - start)
         if await page.locator('[data-testid="stException"]').count():
             stats.errors.append(f"{who}: an exception is shown")
-        return seconds
+        return marks["chart drawn"] - start
     finally:
         await page.context.close()
+
+
+def _is_chart_frame(data: bytes) -> bool:
+    msg = ForwardMsg()
+    msg.ParseFromString(data)
+    return is_chart(msg)
 
 
 async def new_visitors(browser: Browser, url: str, stats: Stats, args, in_training: asyncio.Queue) -> None:
@@ -307,7 +335,7 @@ async def new_visitors(browser: Browser, url: str, stats: Stats, args, in_traini
         await in_training.get()
     for k in range(args.probes):
         try:
-            stats.new_visitor_home.append(await open_home(browser, url, stats, f"new visitor {k}"))
+            stats.new_visitor_home.append(await open_home(browser, url, stats, f"new visitor {k}", stats.phases))
         except Exception as err:
             stats.errors.append(f"new visitor {k}: {type(err).__name__}: {str(err).splitlines()[0][:200]}")
         await asyncio.sleep(1.0)
@@ -334,6 +362,8 @@ async def classroom(args) -> tuple[Stats, float]:
         async with async_playwright() as playwright:
             browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             warmup = await open_home(browser, server.url, stats, "warm-up")   # imports: no student's cost
+            for k in range(args.probes // 2 or 1):                            # the baseline: an idle server
+                stats.idle_home.append(await open_home(browser, server.url, stats, f"idle visitor {k}", stats.idle_phases))
             recording = await record_browser(browser, server.url, stats)
             sampler = asyncio.create_task(sample_rss(server.process.pid, stats))
             in_training: asyncio.Queue = asyncio.Queue()
@@ -383,8 +413,14 @@ def main() -> None:
     for line in stats.server_problems[:10]:
         print(f"# SERVER {line[:300]}")
     report.ratio("errors", len(stats.errors), 0)
+    for what, values in stats.phases.items():      # where a new visitor's time went, idle and under load
+        report.time(f"idle_server_home_{what.replace(' ', '_')}_p50", stats.idle_phases[what])
+        report.time(f"new_visitor_home_{what.replace(' ', '_')}_p50", values)
     home = report.quantile("new_visitor_home_drawn_p95", stats.new_visitor_home, 0.95) \
         if stats.new_visitor_home else float("inf")
+    idle = report.quantile("idle_server_home_drawn_p95", stats.idle_home, 0.95)
+    print(f"# the same Home on the idle server, before the class came: p95 {idle:.2f} s "
+          f"(under load: {home / idle:.2f} times that)")
     report.ratio("new_visitor_home_p95_seconds", home, 3.0)
     report.ratio("server_rss_peak_gib", stats.rss_peak / GIB, 4.0)
     report.finish(args.check)

@@ -38,6 +38,7 @@ class JobQueue:
         self._running = 0
         self._waiting: list[int] = []
         self._tickets = itertools.count()
+        self._held = threading.local()         # per thread: how deep inside slot() blocks it is
 
     @property
     def running(self) -> int:
@@ -48,12 +49,24 @@ class JobQueue:
         return len(self._waiting)
 
     @contextmanager
-    def slot(self, on_wait: Callable[[int], None] | None = None, poll: float = 0.25) -> Iterator[None]:
+    def slot(self, on_wait: Callable[[int], None] | None = None, poll: float = 0.25,
+             check: Callable[[], None] | None = None) -> Iterator[None]:
         """Hold a slot for the duration of the block.
 
         ``on_wait(position)`` is called (outside the lock) whenever the caller's place in
-        the queue changes while it waits; position 1 means "next".
+        the queue changes while it waits; position 1 means "next".  ``check()`` is called
+        at least every ``poll`` seconds while waiting: whatever it raises (the user paused,
+        the tab was closed) ends the wait and gives the place in the queue up.  A block
+        nested inside another ``slot()`` of the same thread runs at once in the outer slot
+        (a cached simulation called while training must not wait for itself).
         """
+        if getattr(self._held, "depth", 0):       # nested in a block that holds a slot: it is ours
+            self._held.depth += 1
+            try:
+                yield
+            finally:
+                self._held.depth -= 1
+            return
         ticket = next(self._tickets)
         last_position = None
         with self._cond:
@@ -69,6 +82,8 @@ class JobQueue:
                 if on_wait is not None and position != last_position:
                     on_wait(position)  # outside the lock: it may draw on a page
                     last_position = position
+                if check is not None:
+                    check()
                 with self._cond:
                     self._cond.wait(poll)  # woken by a release; the timeout covers a missed wake-up
         except BaseException:
@@ -77,9 +92,11 @@ class JobQueue:
                     self._waiting.remove(ticket)
                 self._cond.notify_all()
             raise
+        self._held.depth = 1
         try:
             yield
         finally:
+            self._held.depth = 0
             with self._cond:
                 self._running -= 1
                 self._cond.notify_all()

@@ -79,3 +79,78 @@ def test_slot_count_comes_from_the_environment_or_the_cores(monkeypatch):
     assert default_slots() >= 1
     with pytest.raises(ValueError):
         JobQueue(0)
+
+
+def test_a_wait_that_check_interrupts_gives_its_place_up():
+    queue = JobQueue(slots=1)
+    release, interrupted, served = threading.Event(), threading.Event(), []
+
+    class Paused(Exception):
+        pass
+
+    def holder():
+        with queue.slot():
+            release.wait(5)
+
+    def check():
+        if interrupted.is_set():
+            raise Paused
+
+    def impatient():
+        with pytest.raises(Paused):
+            with queue.slot(check=check, poll=0.01):
+                served.append("impatient")          # never: it left the queue first
+
+    def patient():
+        with queue.slot(poll=0.01):
+            served.append("patient")
+
+    first = threading.Thread(target=holder)
+    first.start()
+    while queue.running == 0:
+        time.sleep(0.005)
+    threads = [threading.Thread(target=impatient), threading.Thread(target=patient)]
+    for i, t in enumerate(threads):
+        t.start()
+        while queue.waiting < i + 1:
+            time.sleep(0.005)
+    interrupted.set()                                # e.g. the user pressed Pause, or closed the tab
+    threads[0].join(5)
+    assert queue.waiting == 1                        # only the patient one still waits …
+    release.set()
+    for t in (first, threads[1]):
+        t.join(5)
+    assert served == ["patient"]                     # … and it got the slot
+    assert queue.running == 0 and queue.waiting == 0
+
+
+def test_reading_session_state_is_a_point_where_streamlit_can_interrupt_a_waiting_session():
+    """``heavy_job`` relies on it to let a pending rerun or stop end a wait in the queue."""
+    from streamlit.runtime.state import SafeSessionState, SessionState
+
+    class Stop(Exception):
+        pass
+
+    def pending_stop():
+        raise Stop
+
+    state = SafeSessionState(SessionState(), yield_callback=pending_stop)
+    with pytest.raises(Stop):
+        _ = "anything" in state
+
+
+def test_a_nested_slot_runs_in_the_outer_one_instead_of_waiting_for_itself():
+    queue = JobQueue(slots=1)
+    finished = threading.Event()
+
+    def nested():
+        with queue.slot():
+            with queue.slot():              # e.g. a cached computation that takes a slot itself
+                assert queue.running == 1
+            assert queue.running == 1       # the inner block does not release the outer slot
+        finished.set()
+
+    worker = threading.Thread(target=nested, daemon=True)
+    worker.start()
+    assert finished.wait(5), "a nested slot deadlocked"
+    assert queue.running == 0

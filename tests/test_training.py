@@ -332,3 +332,34 @@ def test_learning_curves_band_over_seeds_and_mark_switches():
     rules = [layer for layer in spec["layer"] if layer["mark"].get("type", layer["mark"]) == "rule"]
     assert len(rules) == 1                                  # SEMA's switches, as one layer of rules
     assert spec["layer"][-1]["encoding"]["x"]["scale"]["domain"] == [0, 5]
+
+
+def test_learning_curves_before_the_first_epoch_have_finite_axes_and_whole_epoch_ticks():
+    """An empty chart (epoch 0 of a live run) must not make Vega warn "Infinite extent"."""
+    from sema_demo.charts.training import learning_curves
+
+    empty = history({"sgd": [0.9], "sema": [0.9]}).iloc[0:0]
+    for kind, top in (("accuracy", 100), ("loss", 1)):
+        line = learning_curves(empty, kind, epochs=40).to_dict()["layer"][-1]["encoding"]
+        assert line["y"]["scale"]["domain"] == [0, top]
+        assert line["x"]["axis"]["tickMinStep"] == 1 and line["x"]["axis"]["format"] == "d"
+    filled = learning_curves(history({"sgd": [0.9, 0.7]}), "loss").to_dict()["layer"][-1]["encoding"]
+    assert "domain" not in filled["y"]["scale"]            # real data: the axis follows it
+
+
+def test_learning_curves_spec_is_the_same_figure_with_its_data_named():
+    """The live pages send the cached spec with new data; it must draw what learning_curves draws."""
+    from sema_demo.charts.training import CURVES, curve_bands, learning_curves, learning_curves_spec
+
+    frame = history({"sgd": [0.9, 0.7], "sema": [0.95, 0.93]})
+    kwargs = dict(switch_epochs=[1, 2, 3], epochs=5, title="Loss")
+    spec, chart = learning_curves_spec(frame, "loss", **kwargs), learning_curves(frame, "loss", **kwargs).to_dict()
+    pd.testing.assert_frame_equal(spec["datasets"][CURVES], curve_bands(frame, "loss"))
+    for ours, theirs in zip(spec["layer"], chart["layer"], strict=True):
+        assert {k: v for k, v in ours.items() if k != "data"} == {k: v for k, v in theirs.items() if k != "data"}
+    assert [layer["data"]["name"] for layer in spec["layer"][1:]] == [CURVES, CURVES]   # bands and lines
+    later = learning_curves_spec(history({"sgd": [0.5, 0.6], "sema": [0.5, 0.6]}), "loss", **kwargs)
+    assert later["layer"] == spec["layer"]                        # same layout: the cached spec …
+    assert not later["datasets"][CURVES].equals(spec["datasets"][CURVES])   # … with its own data
+    later["layer"].clear()
+    assert learning_curves_spec(frame, "loss", **kwargs)["layer"]           # callers get a copy

@@ -11,6 +11,9 @@ are left out of the statistics and counted separately.
 """
 from __future__ import annotations
 
+import copy
+from functools import lru_cache
+
 import altair as alt
 import numpy as np
 import pandas as pd
@@ -19,6 +22,7 @@ from ..stats import format_mean_std, mean_std
 from .style import METHOD_COLORS, METHOD_NAMES, method_scale
 
 TIE = 0.05   # differences below this (points of accuracy, or epochs) count as a tie
+CURVES = "curves"   # the name of the curves' dataset in a learning_curves_spec
 KINDS = {"accuracy": ("acc", "accuracy (%)", 100.0), "loss": ("loss", "cross-entropy loss", 1.0)}
 
 
@@ -49,27 +53,63 @@ def learning_curves(history: pd.DataFrame, kind: str = "accuracy", *, switch_epo
                     height: int = 260, title: str | None = None) -> alt.LayerChart:
     """Train (dashed) and test (solid) curves per method, mean ± std bands over seeds, and
     SEMA's switch epochs as faint vertical rules.  ``epochs`` fixes the x axis (live runs)."""
-    _, label, _ = KINDS[kind]
+    bands, layout = _curve_layout(history, kind, switch_epochs, epochs, height, title)
+    return _curves_chart(bands, *layout)
+
+
+def learning_curves_spec(history: pd.DataFrame, kind: str = "accuracy", *, switch_epochs=(),
+                         epochs: int | None = None, height: int = 260,
+                         title: str | None = None) -> dict:
+    """The figure of :func:`learning_curves` as a Vega-Lite spec for ``st.vega_lite_chart(spec=…)``.
+
+    For pages that redraw it many times a second (live training): the spec depends only on
+    the layout (methods, axes, switches), so it is built and validated once per layout and
+    each redraw only puts in new data (the ``datasets`` entry named ``CURVES``).  Building an Altair chart costs ≈ 60 ms of Python, most
+    of it schema validation; on a server shared by a classroom that is CPU taken from others.
+    """
+    bands, layout = _curve_layout(history, kind, switch_epochs, epochs, height, title)
+    spec = copy.deepcopy(_curves_spec(*layout))             # Streamlit edits the spec it is given
+    spec.setdefault("datasets", {})[CURVES] = bands
+    return spec
+
+
+def _curve_layout(history, kind, switch_epochs, epochs, height, title) -> tuple[pd.DataFrame, tuple]:
     bands = curve_bands(history, kind)
-    methods = _methods(history) if len(history) else []
+    methods = tuple(_methods(history)) if len(history) else ()
     x_max = epochs or (int(history["epoch"].max()) if len(history) else 1)
-    x = alt.X("epoch:Q", title="epoch", scale=alt.Scale(domain=[0, x_max], nice=False))
-    color = alt.Color("Method:N", scale=method_scale(methods or None),
+    shown = tuple(e for e in switch_epochs if e <= x_max) if "sema" in methods else ()
+    return bands, (kind, methods, x_max, shown, height, title, bool(len(bands)))
+
+
+@lru_cache(maxsize=256)
+def _curves_spec(*layout) -> dict:
+    return _curves_chart(None, *layout).to_dict()
+
+
+def _curves_chart(bands: pd.DataFrame | None, kind: str, methods: tuple[str, ...], x_max: int,
+                  shown: tuple[int, ...], height: int, title: str | None, filled: bool) -> alt.LayerChart:
+    """The chart; ``bands=None`` names the curves' data ``CURVES`` instead (filled in at draw time)."""
+    _, label, _ = KINDS[kind]
+    x = alt.X("epoch:Q", title="epoch", scale=alt.Scale(domain=[0, x_max], nice=False),
+              axis=alt.Axis(tickMinStep=1, format="d"))          # whole epochs, even on a short run
+    # Before the first epoch there is nothing to scale the y axis by: give it a range, or Vega
+    # warns "Infinite extent" in the browser's console.
+    y_scale = alt.Scale(zero=False) if filled else alt.Scale(domain=[0, 100 if kind == "accuracy" else 1])
+    color = alt.Color("Method:N", scale=method_scale(list(methods) or None),
                       legend=alt.Legend(orient="top", title=None, symbolType="stroke", symbolOpacity=1,
                                         symbolStrokeWidth=3))
     dash = alt.StrokeDash("split:N", scale=alt.Scale(domain=["test", "train"], range=[[1, 0], [5, 3]]),
                           legend=alt.Legend(orient="top", title=None))
-    base = alt.Chart(bands)
+    base = alt.Chart(alt.NamedData(CURVES) if bands is None else bands)
     band = base.mark_area(opacity=0.18).encode(x, alt.Y("lo:Q"), alt.Y2("hi:Q"), color,
                                                detail="split:N").transform_filter(alt.datum.split == "test")
     line = base.mark_line(strokeWidth=2.2).encode(
-        x, alt.Y("mean:Q", title=label, scale=alt.Scale(zero=False)), color, dash,
+        x, alt.Y("mean:Q", title=label, scale=y_scale), color, dash,
         tooltip=["Method:N", "split:N", "epoch:Q", alt.Tooltip("mean:Q", format=".3f", title="mean"),
                  alt.Tooltip("std:Q", format=".3f", title="std over seeds"), alt.Tooltip("count:Q", title="seeds")])
     layers = [band, line]
-    shown = [e for e in switch_epochs if e <= x_max]
-    if "sema" in methods and shown:
-        rules = alt.Chart(pd.DataFrame({"epoch": shown, "event": "SEMA switch θ ← φ"})).mark_rule(
+    if shown:
+        rules = alt.Chart(pd.DataFrame({"epoch": list(shown), "event": "SEMA switch θ ← φ"})).mark_rule(
             color=METHOD_COLORS["sema"], strokeDash=[2, 3], opacity=0.35 if len(shown) < 40 else 0.15
         ).encode(x, tooltip=["event:N", "epoch:Q"])
         layers.insert(0, rules)

@@ -15,6 +15,7 @@ never a traceback.
 """
 from __future__ import annotations
 
+import base64
 import io
 import math
 from collections.abc import Callable, Mapping, Sequence
@@ -180,6 +181,16 @@ def horizon_warning(alpha: float, switch_interval_steps: int | None, container=s
 
 def what_to_notice(markdown: str, container=st) -> None:
     container.info("**What to notice**\n\n" + markdown, icon="👀")
+
+
+def inline_image(data: bytes, mime: str = "image/jpeg") -> str:
+    """An image as a ``data:`` URL for ``st.image``: it travels inside the message that shows it.
+
+    Bytes given to ``st.image`` are served as a media file, which the server deletes as soon as a
+    newer picture replaces it; a browser still fetching the old one (a slow laptop, a busy
+    server) would get a 404 and log an error on every frame of an animation or live run.
+    """
+    return f"data:{mime};base64," + base64.b64encode(data).decode("ascii")
 
 
 def figure_downloads(fig, stem: str, container=st) -> None:

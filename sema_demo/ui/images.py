@@ -18,11 +18,11 @@ import numpy as np
 import streamlit as st
 
 from ..charts.images import predicted_classes, prediction_grid
-from ..charts.training import diverged_notes, learning_curves, results_table, results_text
+from ..charts.training import diverged_notes, learning_curves_spec, results_table, results_text
 from ..datasets import images as image_data
 from ..models import IMAGE_MODEL_NAMES, IMAGE_MODELS
 from ..training import Trainer, TrainConfig
-from .common import csv_download
+from .common import csv_download, inline_image
 from .runs import TrainedRun, remember_run
 from .training import is_playing
 
@@ -158,8 +158,9 @@ def draw(trainer: Trainer, choice: Choice, s: ImageSettings, threshold: float) -
     st.caption(eta_caption(trainer))
     switches = trainer.switch_epochs() if "sema" in config.methods else ()
     for col, kind in zip(st.columns(2), ("accuracy", "loss")):
-        col.altair_chart(learning_curves(frame, kind, switch_epochs=switches, epochs=config.epochs,
-                                         title=f"{kind.capitalize()} per epoch", height=300), width="stretch")
+        col.vega_lite_chart(spec=learning_curves_spec(frame, kind, switch_epochs=switches, epochs=config.epochs,
+                                                      title=f"{kind.capitalize()} per epoch", height=300),
+                            width="stretch")
     st.caption("Solid: test set; dashed: training set (without augmentation); band: ± std over seeds; faint "
                "vertical lines: SEMA switches θ ← φ. EMA and SEMA are measured on their averaged weights φ.")
     for note in diverged_notes(frame):
@@ -180,7 +181,7 @@ def prediction_panel(trainer: Trainer, choice: Choice, s: ImageSettings) -> None
         st.caption("Every run of this seed diverged: there are no predictions to show.")
         return
     png, svg, note = files
-    st.image(png, width="content")
+    st.image(inline_image(png, "image/png"), width="content")
     st.caption(f"Bold: the true class. Below it, each method's guess from its evaluated weights (φ for EMA and "
                f"SEMA): ✓ right, ✗ wrong. {note}")
     left, right = st.columns(2)

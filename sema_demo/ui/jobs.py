@@ -28,6 +28,17 @@ def job_queue() -> JobQueue:
     return JobQueue(slots)
 
 
+def _yield_to_streamlit() -> None:
+    """Let Streamlit interrupt a session that waits in the queue.
+
+    Reading session state is one of Streamlit's yield points: if the user pressed a button
+    (a rerun is pending) or closed the tab (a stop is pending), Streamlit raises here, the
+    wait ends and the place in the queue goes to the next student instead of a run nobody
+    watches.  A fragment's own timer ticks never interrupt (Streamlit queues them).
+    """
+    _ = "_" in st.session_state
+
+
 @contextmanager
 def heavy_job(what: str = "training") -> Iterator[None]:
     """Run the block once a job slot is free; meanwhile show the place in the queue."""
@@ -37,6 +48,6 @@ def heavy_job(what: str = "training") -> Iterator[None]:
         notice.info(f"⏳ The server is busy with other students' {what}: you are number {position} "
                     "in the queue. Your run starts by itself.")
 
-    with job_queue().slot(on_wait=on_wait):
+    with job_queue().slot(on_wait=on_wait, check=_yield_to_streamlit):
         notice.empty()
         yield

@@ -6,7 +6,6 @@ while playing, so the rest of the page does not rerun per frame.
 """
 from __future__ import annotations
 
-import base64
 import io
 from collections.abc import Mapping
 from functools import partial
@@ -21,6 +20,7 @@ from ..charts.style import METHOD_NAMES
 from ..landscapes import get_landscape
 from ..stats import format_mean_std
 from ..trajectories import BasinMap, SimConfig, Simulation, many_starts, simulate
+from .common import inline_image
 from .jobs import heavy_job
 
 
@@ -63,15 +63,10 @@ def config_from_state(state: Mapping[str, Any]) -> SimConfig:
 
 
 def _frame_url(image) -> str:
-    """A frame as a ``data:`` URL that travels inside the message that shows it.
-
-    Bytes would be served as a media file, which the server deletes as soon as the next frame
-    replaces it; a browser still fetching the old one (a slow laptop, a busy server) would get a
-    404 and log an error at every tick.
-    """
+    """A frame (a Pillow image) as a JPEG ``data:`` URL (see :func:`inline_image`)."""
     out = io.BytesIO()
     image.save(out, format="JPEG", quality=90)
-    return "data:image/jpeg;base64," + base64.b64encode(out.getvalue()).decode("ascii")
+    return inline_image(out.getvalue())
 
 
 def start_playing() -> None:

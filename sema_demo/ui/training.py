@@ -79,32 +79,45 @@ def live_training(key: str, build: Build, draw: Callable[[Trainer], None], *, se
                 "no switch happens, so SEMA is exactly EMA here.", icon="ℹ️")
     _controls(key, live, build)
     playing = live.playing and not trainer.done
+    ticks = []                                      # runs of the fragment below: the first is the page's own
 
     @st.fragment(run_every=tick_seconds if playing else None)
     def view() -> None:
         if live.playing != playing:                 # play / pause changes the ticking: rerun the page
             st.rerun()
+        ticks.append(None)
         epochs = trainer.config.epochs
         state = "training…" if playing else "finished" if trainer.done else "paused"
         st.progress(trainer.epoch / epochs, text=f"Epoch {trainer.epoch} of {epochs} · {state}")
-        start = time.perf_counter()
-        draw(trainer)
-        if playing:
-            # Train AFTER drawing: the picture just sent stays crisp while the next frame trains
-            # (Streamlit fades elements that a running script has not redrawn yet).
-            drawing = time.perf_counter() - start
+        if not playing:
+            draw(trainer)
+            return
+        # While playing, a tick's drawing is heavy work too (a classroom of live figures would
+        # starve a newcomer's page), so it takes the job slot together with the training after
+        # it.  The page's own run draws at once: opening or changing a page never queues for its
+        # picture.  Train AFTER drawing: the picture just sent stays crisp while the next frame
+        # trains (Streamlit fades elements that a running script has not redrawn yet).
+        def drawing_seconds() -> float:
+            start = time.perf_counter()
+            draw(trainer)
+            return time.perf_counter() - start
+
+        first = len(ticks) == 1
+        drawing = drawing_seconds() if first else 0.0
+        with heavy_job("training"):                 # a classroom shares the server's cores fairly
+            if not first:
+                drawing = drawing_seconds()
             pace = math.ceil(epochs / frames)
-            with heavy_job("training"):             # a classroom shares the server's cores fairly
-                start, goal, cap = time.perf_counter(), trainer.epoch + pace, trainer.epoch + 3 * pace
+            start, goal, cap = time.perf_counter(), trainer.epoch + pace, trainer.epoch + 3 * pace
+            trainer.run_epoch()
+            while not trainer.done and trainer.epoch < cap:
+                elapsed = time.perf_counter() - start
+                if elapsed >= budget_seconds or (trainer.epoch >= goal and elapsed >= drawing):
+                    break
                 trainer.run_epoch()
-                while not trainer.done and trainer.epoch < cap:
-                    elapsed = time.perf_counter() - start
-                    if elapsed >= budget_seconds or (trainer.epoch >= goal and elapsed >= drawing):
-                        break
-                    trainer.run_epoch()
-            if trainer.done:                        # finished: stop ticking, show the final results
-                live.playing = False
-                st.rerun()
+        if trainer.done:                            # finished: stop ticking, show the final results
+            live.playing = False
+            st.rerun()
 
     view()
     if trainer.done and not live.reported and on_done is not None:

@@ -54,10 +54,7 @@ def visit(browser: Browser, url: str, width: int = 1400, height: int = 900) -> I
 
     def on_console(message) -> None:
         url = message.location.get("url", "")
-        # While a page animates, Streamlit's media manager drops the previous frame's image as soon
-        # as the next one replaces it; a request for the superseded frame then 404s. Nothing is lost.
-        superseded_frame = "/media/" in url and "404" in message.text
-        if message.type == "error" and not BASE_PATH_PROBE.match(url) and not superseded_frame:
+        if message.type == "error" and not BASE_PATH_PROBE.match(url):
             errors.append(f"console: {message.text} at {url}")
 
     page.on("console", on_console)
