@@ -134,6 +134,10 @@ async def record_browser(browser: Browser, url: str, stats: Stats) -> Recording:
         msg.ParseFromString(data)
         if msg.WhichOneof("type") != "rerun_script":
             continue
+        # The browser lists the messages it has cached, and the server then sends only their hash;
+        # a student that draws nothing has no cache, so it must not claim the recorder's.
+        del msg.rerun_script.cached_message_hashes[:]
+        data = msg.SerializeToString()
         if msg.rerun_script.is_auto_rerun:
             recording.ticks[msg.rerun_script.fragment_id] = data
         else:
@@ -161,7 +165,7 @@ class Tab:
         self.url, self.recording, self.stats, self.who = url, recording, stats, who
         self.ticks: dict[str, asyncio.Task] = {}   # fragment id -> its run_every timer
         self.waiters: list[tuple[Callable[[ForwardMsg], bool], asyncio.Future]] = []
-        self.recent: deque[str] = deque(maxlen=8)  # the last messages received: explains a failed step
+        self.recent: deque[str] = deque(maxlen=24)  # the last messages both ways: explains a failed step
 
     async def connect(self) -> None:
         self.ws = await websockets.connect(self.url.replace("http", "ws", 1) + "/_stcore/stream",
@@ -173,7 +177,7 @@ class Tab:
         arrives.  Returns once the whole run has finished (every element has arrived)."""
         start = time.perf_counter()
         arrived, done = self.expect(until), self.expect(run_finished)
-        await self.ws.send(self.recording.steps[k])
+        await self._send(self.recording.steps[k], f"sent step {k}")
         await arrived
         seconds = time.perf_counter() - start
         await done
@@ -192,16 +196,25 @@ class Tab:
         self.reader.cancel()
         await self.ws.close()
 
+    async def _send(self, data: bytes, what: str) -> None:
+        self.recent.append(f"{time.perf_counter():.1f}:{what}")
+        await self.ws.send(data)
+
     async def _read(self) -> None:
-        async for raw in self.ws:
-            msg = ForwardMsg()
-            msg.ParseFromString(raw)
-            self._note(msg)
-            for waiter in list(self.waiters):
-                predicate, future = waiter
-                if not future.done() and predicate(msg):
-                    future.set_result(msg)
-                    self.waiters.remove(waiter)
+        try:
+            async for raw in self.ws:
+                msg = ForwardMsg()
+                msg.ParseFromString(raw)
+                self._note(msg)
+                for waiter in list(self.waiters):
+                    predicate, future = waiter
+                    if not future.done() and predicate(msg):
+                        future.set_result(msg)
+                        self.waiters.remove(waiter)
+        except websockets.ConnectionClosed:
+            pass                               # seen by the step that waits (it names the close code)
+        except Exception as err:               # a fault of this client, not of the server: say so
+            self.stats.errors.append(f"{self.who}: the load client's reader failed: {type(err).__name__} {err}")
 
     def _note(self, msg: ForwardMsg) -> None:
         kind = msg.WhichOneof("type")
@@ -227,7 +240,7 @@ class Tab:
             return
         while True:
             await asyncio.sleep(interval)
-            await self.ws.send(self.recording.ticks[fragment_id])
+            await self.ws.send(self.recording.ticks[fragment_id])    # not logged: 12 a second would drown the rest
 
     def _stop_ticking(self) -> None:
         for timer in self.ticks.values():
@@ -267,7 +280,7 @@ async def student(i: int, url: str, recording: Recording, stats: Stats, args, in
         link = "no connection" if not hasattr(tab, "ws") else \
             f"connection closed ({tab.ws.close_code} {tab.ws.close_reason!r})" if tab.ws.close_code else "connected"
         stats.errors.append(f"{who}: {step}: {type(err).__name__} {str(err)[:200]} "
-                            f"({link}; last received: {', '.join(tab.recent)})")
+                            f"({link}; last messages: {', '.join(tab.recent)})")
         await in_training.put(i)
     finally:
         if hasattr(tab, "ws"):

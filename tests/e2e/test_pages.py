@@ -76,6 +76,7 @@ def test_playground_play_animates_the_picture(browser, server):
         page.get_by_role("button", name="▶ Play").click()
         step = wait_for_text(page, PROGRESS, r"Step [\d,]+ of 1,000")     # the animation ticks
         wait_for_change(page, picture, before)
+        assert page.locator(f"{picture} img").first.get_attribute("src").startswith("data:image/jpeg")
         screenshot(page, "playground_playing")
         assert int(step.split()[1].replace(",", "")) < 1000
         # it plays to the end by itself, then shows the scrubber again
@@ -96,6 +97,8 @@ def test_training_pages_play_trains_and_redraws_and_pause_holds(browser, server,
         page.get_by_role("button", name="▶ Play").click()
         wait_for_text(page, PROGRESS, r"Epoch [1-9]\d* of \d+ · training")
         wait_for_change(page, figure, before)
+        if path == "toy":                                # its live picture travels inside its message
+            assert page.locator(f"{figure} img").first.get_attribute("src").startswith("data:image/jpeg")
         screenshot(page, f"{path}_training")
         page.get_by_role("button", name="⏸ Pause").click()
         paused = wait_for_text(page, PROGRESS, r"Epoch [1-9]\d* of \d+ · (paused|finished)")
