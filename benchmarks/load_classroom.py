@@ -20,8 +20,11 @@ student, staggered over the first 2 s:
 
 While all of them train, K new visitors open Home, one after another, in a real headless
 Chromium: the time from asking for the page to its chart drawn on screen is the figure the
-target is about.  Errors: exception elements, failed connections, steps that time out, and
-JavaScript or console errors of the browser pages.  The server's resident memory is
+target is about.  Before the class arrives, K/2 visitors open Home on the idle server: the same
+figure without load, side by side in one run.  Each visitor's time is split into the app's
+files loaded, the websocket open, the chart message received and the chart drawn.  Errors:
+exception elements, failed connections, steps that time out, and JavaScript or console errors
+of the browser pages.  The server's resident memory is
 sampled every 0.5 s (psutil if installed, else /proc/PID/status).
 
 Targets (N = 20 on 2 cores): zero errors; a new visitor's Home ≤ 3 s p95; server RSS < 4 GiB.
