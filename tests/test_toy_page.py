@@ -208,3 +208,27 @@ def test_a_valid_csv_trains_with_its_class_names():
     assert not at.exception and not at.error
     trainer = live(at).trainer
     assert trainer.epoch >= 1 and trainer.data.name == "mine.csv" and len(trainer.data.x_train) == 48
+
+
+def test_opening_the_page_draws_before_it_queues_for_training(monkeypatch):
+    """A page's own run shows its picture at once; only the training after it waits for a slot of the
+    server-wide queue, so a newcomer never stares at an empty page behind a busy class."""
+    import sema_demo.charts.boundaries as boundaries
+    from sema_demo.jobs import JobQueue
+
+    events = []
+    real_slot, real_jpeg = JobQueue.slot, boundaries.figure_jpeg
+
+    def recording_slot(self, *args, **kwargs):
+        events.append("slot")
+        return real_slot(self, *args, **kwargs)
+
+    def recording_jpeg(*args, **kwargs):
+        events.append("picture")
+        return real_jpeg(*args, **kwargs)
+
+    monkeypatch.setattr(JobQueue, "slot", recording_slot)
+    monkeypatch.setattr(boundaries, "figure_jpeg", recording_jpeg)
+    at = page()
+    assert not at.exception and live(at).trainer.epoch >= 1          # it played: it trained in a slot
+    assert events[:2] == ["picture", "slot"]

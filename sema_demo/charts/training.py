@@ -64,8 +64,9 @@ def learning_curves_spec(history: pd.DataFrame, kind: str = "accuracy", *, switc
 
     For pages that redraw it many times a second (live training): the spec depends only on
     the layout (methods, axes, switches), so it is built and validated once per layout and
-    each redraw only puts in new data (the ``datasets`` entry named ``CURVES``).  Building an Altair chart costs ≈ 60 ms of Python, most
-    of it schema validation; on a server shared by a classroom that is CPU taken from others.
+    each redraw only puts in new data (the ``datasets`` entry named ``CURVES``).  Building an
+    Altair chart costs ≈ 60 ms of Python, most of it schema validation; on a server shared by
+    a classroom that is CPU taken from others.
     """
     bands, layout = _curve_layout(history, kind, switch_epochs, epochs, height, title)
     spec = copy.deepcopy(_curves_spec(*layout))             # Streamlit edits the spec it is given

@@ -79,13 +79,12 @@ def live_training(key: str, build: Build, draw: Callable[[Trainer], None], *, se
                 "no switch happens, so SEMA is exactly EMA here.", icon="ℹ️")
     _controls(key, live, build)
     playing = live.playing and not trainer.done
-    ticks = []                                      # runs of the fragment below: the first is the page's own
+    page_run = [True]                               # the fragment's next run is the page's own (not a tick)
 
     @st.fragment(run_every=tick_seconds if playing else None)
     def view() -> None:
         if live.playing != playing:                 # play / pause changes the ticking: rerun the page
             st.rerun()
-        ticks.append(None)
         epochs = trainer.config.epochs
         state = "training…" if playing else "finished" if trainer.done else "paused"
         st.progress(trainer.epoch / epochs, text=f"Epoch {trainer.epoch} of {epochs} · {state}")
@@ -102,7 +101,7 @@ def live_training(key: str, build: Build, draw: Callable[[Trainer], None], *, se
             draw(trainer)
             return time.perf_counter() - start
 
-        first = len(ticks) == 1
+        first, page_run[0] = page_run[0], False
         drawing = drawing_seconds() if first else 0.0
         with heavy_job("training"):                 # a classroom shares the server's cores fairly
             if not first:
