@@ -26,7 +26,9 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout without installing
+sys.path.insert(0, str(ROOT / "tests"))
 from benchlib import Report, alternate, header, median, parse_args  # noqa: E402
+from project_paths import PAGES_DIR  # noqa: E402
 from sema_demo.landscapes import get_landscape  # noqa: E402
 from sema_demo.trajectories import SimConfig, draw_noise, many_starts, simulate  # noqa: E402
 
@@ -80,7 +82,7 @@ def page_rerun_seconds(repeats: int) -> list[float]:
 
     from sema_demo.ui.common import ALPHA_CHOICES
 
-    at = AppTest.from_file(str(ROOT / "pages" / "playground.py"), default_timeout=120)
+    at = AppTest.from_file(str(PAGES_DIR / "playground.py"), default_timeout=120)
     at.run()                                          # warm-up: imports, the rendered surface
     alphas = [a for a in ALPHA_CHOICES if a != at.session_state["alpha"]]
     seconds = []

@@ -3,9 +3,7 @@ from pathlib import Path
 
 import pytest
 import torch
-
-ROOT = Path(__file__).resolve().parents[1]
-PAGES_DIR = ROOT / "app_pages"  # the one place that names the page folder (see docs/ARCHITECTURE.md)
+from project_paths import PAGES_DIR, ROOT  # noqa: F401  (tests import both from here)
 
 torch.set_num_threads(1)  # tests are many and small; one thread each avoids oversubscription
 
