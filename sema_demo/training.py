@@ -527,7 +527,10 @@ class _BatchedMLP:
         saved = []
         h = x
         for (w, b), act in zip(weights, self.activations):
-            z = torch.baddbmm(b.unsqueeze(1), h, w.mT)         # z = h·Wᵀ + b, every run at once
+            if w.shape[1] < w.shape[2]:                        # few outputs (the logits): a narrow product is
+                z = torch.baddbmm(b.unsqueeze(2), w, h.mT).mT  # slow in BLAS, so compute zᵀ = W·hᵀ + b instead
+            else:
+                z = torch.baddbmm(b.unsqueeze(1), h, w.mT)     # z = h·Wᵀ + b, every run at once
             saved.append((h, z))
             h = z if act is None else act(z)                   # (the fast tanh overwrites z: unused)
         return h, saved
@@ -538,7 +541,10 @@ class _BatchedMLP:
         for i in reversed(range(len(self.layers))):
             h_in = saved[i][0]
             dw, db = self.grad_views[i]
-            torch.bmm(dz.mT, h_in, out=dw)                      # dW = dzᵀ · h_in
+            if dw.shape[2] < dw.shape[1]:                       # few inputs (the first layer): as in _forward
+                dw.copy_(torch.bmm(h_in.mT, dz).mT)             # dW = (h_inᵀ · dz)ᵀ
+            else:
+                torch.bmm(dz.mT, h_in, out=dw)                  # dW = dzᵀ · h_in
             torch.sum(dz, dim=1, out=db)                        # db = Σ_batch dz
             if i == 0:
                 break
