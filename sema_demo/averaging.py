@@ -378,14 +378,15 @@ class _TensorPairs:
 
     @contextmanager
     def swapped(self):
-        """θ and φ exchanged in place for the body; restored bit-identically after.
+        """θ and φ exchanged in place for the body, buffers included; restored bit-identically after.
 
         Same dtypes: a true exchange, one tensor's temporary at a time.  φ in another dtype than
         θ: θ is kept in a temporary copy (in θ's dtype) while the body runs."""
         self.check_quickly()
+        pairs = [(a, b) for avg, live in self.averaged + self.copied for a, b in zip(avg, live)]
         with torch.no_grad():
-            same = [(a, b) for avg, live in self.averaged for a, b in zip(avg, live) if a.dtype == b.dtype]
-            mixed = [(a, b) for avg, live in self.averaged for a, b in zip(avg, live) if a.dtype != b.dtype]
+            same = [(a, b) for a, b in pairs if a.dtype == b.dtype]
+            mixed = [(a, b) for a, b in pairs if a.dtype != b.dtype]
             for avg, live in same:
                 _exchange(avg, live)
             saved = [live.clone() for _, live in mixed]
