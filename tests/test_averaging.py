@@ -603,3 +603,10 @@ def test_loading_into_copies_of_the_model_or_into_phi_is_not_mistaken_for_a_late
     sema.update()
     with pytest.raises(ValueError, match="loaded"):
         fresh.update()
+
+
+def test_averagers_document_that_they_are_not_thread_safe():
+    import sema_demo.averaging as averaging
+    from pathlib import Path
+    assert "An averager is not thread-safe" in averaging.__doc__
+    assert "An averager is not thread-safe" in (Path(__file__).resolve().parents[1] / "README.md").read_text()
