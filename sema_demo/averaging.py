@@ -97,8 +97,9 @@ def warmup_momentum(momentum, step: int, warmup: str | None, warmup_steps: int,
 
 
 def _is_real(value: Any) -> bool:
-    """A real number, numpy scalars included; bools (also numpy's) are not numbers here."""
-    return isinstance(value, numbers.Real) and not isinstance(value, bool) and type(value).__name__ != "bool_"
+    """A real number, numpy scalars included; bools are not numbers here (numpy's bool is not
+    registered as numbers.Real in the first place)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 def _check_momentum(momentum: Any) -> float:
@@ -455,7 +456,8 @@ class EMA:
         warmup_ratio: r, where the linear ramp starts (α_0 = r·α).
         warmup_power: p of the power ramp.
         update_every: average on every k-th ``update()`` call only, with α_t^k, so that the
-            horizon in steps stays the same (a cheaper update, as Composer does).
+            horizon in steps stays the same (a cheaper update, as Composer does); "copy"
+            buffers are taken on those calls.
         dtype: φ's floating dtype, e.g. torch.float32 for bf16/fp16 weights (whose own
             rounding stalls an average); ``None`` keeps θ's. Cast back on switch.
     """
@@ -509,7 +511,8 @@ class EMA:
 
     def reset(self) -> None:
         """Re-seed φ from the live model as it is now (after loading weights into it, replacing
-        layers or converting it), and restart the warm-up and ``switch_every`` counting."""
+        layers or converting it), and restart the warm-up and ``switch_every`` counting.
+        ``module`` is a new copy afterwards: read it again."""
         self._pairs.seed()
         self.num_updates = 0
 
