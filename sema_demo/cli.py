@@ -241,7 +241,7 @@ def write_results(args: argparse.Namespace, out: Path, trainer, history, test_si
     else:
         target = round(0.9 * best, 3) if math.isfinite(best) else 1.0
     table = results_table(history, target)
-    if history["diverged"].all():
+    if history.groupby(["method", "seed"])["diverged"].any().all():
         verdict = "Every run diverged (non-finite weights, buffers or loss): there is nothing to compare. " \
                   "Try a smaller --lr."
     else:
