@@ -122,7 +122,7 @@ def _array_shell(cls, shape, dtype):
 def _latin1_encode(text, encoding="utf-8", errors="strict"):
     """``_codecs.encode`` as Python 3 pickles use it for bytes (protocol 2): str → latin1 bytes only."""
     if not isinstance(text, str) or encoding not in ("latin1", "latin-1") or errors != "strict":
-        raise pickle.UnpicklingError("it calls _codecs.encode with something other than a string in latin1")
+        raise RefusedGlobal("it calls _codecs.encode with something other than a string in latin1")
     return text.encode("latin1")
 
 
