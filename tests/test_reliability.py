@@ -454,3 +454,14 @@ def test_an_empty_methods_link_says_to_pick_a_method():
     at = open_page("toy_datasets", methods="")
     assert not at.exception
     assert "pick at least one method" in texts(at) and "got ()" not in texts(at)
+
+
+def test_dollar_signs_in_csv_labels_are_drawn_literally_not_as_mathtext():
+    from sema_demo.charts.boundaries import boundary_panels, figure_jpeg
+
+    labels = ["$\\frac{$", "$\\undefinedcommand$"]              # mathtext that cannot parse
+    rows = "".join(f"{i},{i % 3},{labels[i % 2]}\n" for i in range(20))
+    data, classes = csv_data(("x1,x2,label\n" + rows).encode())
+    assert classes == sorted(labels)
+    picture = figure_jpeg(boundary_panels({"sgd": None, "sema": None}, data, (-3, 3, -3, 3), class_names=classes))
+    assert picture[:2] == b"\xff\xd8"
