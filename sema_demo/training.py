@@ -24,8 +24,9 @@ Two paths train the same thing:
   methods × seeds cost about as much as one network trained alone.  The tests
   check that it gives the same numbers as the generic path.
 
-A run whose weights θ become non-finite (as they do at once when its loss does) is
-marked diverged at that epoch and stops; the others continue.
+A run whose weights θ or buffers become non-finite (as the weights do at once when the
+loss does), or whose evaluated train or test loss does, is marked diverged at that epoch
+and stops; the others continue.
 """
 from __future__ import annotations
 
@@ -258,13 +259,14 @@ class Trainer:
             engine.step(x, y, lr)
         self.epoch = e + 1
         switched = engine.end_epoch(e)
-        # Divergence: non-finite live weights or buffers (a non-finite loss makes the weights so
-        # at once), or a non-finite loss of the evaluated weights (e.g. an overflowing BatchNorm
-        # running_var under finite weights).  Checked and fetched with the metrics in ONE device sync.
+        # Divergence: non-finite live weights or buffers (a non-finite training loss makes the
+        # weights so at once; BatchNorm's running_var can overflow under finite weights), or a
+        # non-finite train/test loss of the evaluated weights.  Checked and fetched with the
+        # metrics in ONE device sync.
         metrics = self._metrics(live)
         measured = [i for i, n in ((0, self._n_train_eval), (2, len(self.x_test))) if n]   # empty parts are NaN
-        finite = engine.finite(live) & metrics[:, measured].isfinite().all(1)
-        values = torch.cat([finite[:, None].to(metrics.dtype), metrics], dim=1).cpu()
+        healthy = engine.finite(live) & metrics[:, measured].isfinite().all(1)
+        values = torch.cat([healthy[:, None].to(metrics.dtype), metrics], dim=1).cpu()
         rows = []
         seconds = time.perf_counter() - start
         for r, (finite, *metrics) in zip(live, values.tolist()):
