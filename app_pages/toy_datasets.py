@@ -11,7 +11,7 @@ from sema_demo.datasets.toy import DATASET_NAMES, DATASETS, MAX_CSV_ROWS, CSVErr
 from sema_demo.models import ACTIVATIONS, mlp
 from sema_demo.training import TrainConfig
 from sema_demo.ui.common import (Param, alpha_slider, bind_url, csv_download, figure_downloads, horizon_warning,
-                                 inline_image, preset_buttons, sync_url, what_to_notice)
+                                 inline_image, plain, preset_buttons, sync_url, what_to_notice)
 from sema_demo.ui.runs import TrainedRun, remember_run
 from sema_demo.ui.training import is_playing, live_training, restart
 
@@ -94,7 +94,7 @@ try:
     else:
         data, classes = toy_data(s.dataset, s.size, s.noise, s.test / 100), None
 except CSVError as err:
-    st.error(f"This CSV cannot be used: {err}.", icon="🚫")
+    st.error(f"This CSV cannot be used: {plain(err)}", icon="🚫")
     st.stop()
 
 hidden = (s.width,) * s.layers

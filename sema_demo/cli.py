@@ -9,7 +9,6 @@ line starting ``error:`` and a non-zero exit code, never a traceback.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import shutil
 import sys
@@ -19,8 +18,22 @@ from functools import partial
 from pathlib import Path
 
 from . import __version__
-from .averaging import METHODS
-from .datasets import images as image_data
+
+
+def interrupted() -> int:
+    """Ctrl-C: one word on stderr and the shell's exit code for SIGINT, never a traceback."""
+    print("\ninterrupted", file=sys.stderr)
+    return 130
+
+
+try:   # torch, numpy and pandas take seconds to import: a Ctrl-C then must still read "interrupted"
+    from .averaging import METHODS
+    from .datasets import images as image_data
+    from .outputs import OutputError, json_text, prepare_out_dir, write_outputs
+except KeyboardInterrupt:
+    sys.exit(interrupted())
+
+RESULT_FILES = ("metrics.csv", "metrics.json", "curves.png")
 
 CIFAR_EXAMPLE = ("sema-demo compare --dataset cifar10 --per-class 500 --test-size 2000 --width 32 \\\n"
                  "      --batch-size 128 --alpha 0.99 --epochs 30 --seeds 0,1,2 --out runs/c10")
@@ -124,9 +137,22 @@ def seed_list(text: str) -> tuple[int, ...]:
     except ValueError:
         raise argparse.ArgumentTypeError(f"seeds are whole numbers separated by commas, e.g. 0,1,2; "
                                          f"got {text!r}") from None
-    if not seeds or min(seeds) < 0:
-        raise argparse.ArgumentTypeError(f"give one or more seeds >= 0, e.g. 0,1,2; got {text!r}")
+    from .training import MAX_SEED
+
+    if not seeds or min(seeds) < 0 or max(seeds) > MAX_SEED:
+        raise argparse.ArgumentTypeError(f"give one or more seeds from 0 to {MAX_SEED:,} (2**63 - 1), "
+                                         f"e.g. 0,1,2; got {text[:40]!r}")
     return tuple(dict.fromkeys(seeds))
+
+
+def percentage(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a percentage from 0 to 100, got {text!r}") from None
+    if not 0 <= value <= 100:     # also refuses nan and inf
+        raise argparse.ArgumentTypeError(f"expected a percentage from 0 to 100, got {text}")
+    return value
 
 
 # ---------------------------------------------------------------------------- the commands
@@ -158,6 +184,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from .models import IMAGE_MODELS
     from .training import Trainer, TrainConfig
 
+    out = prepare_out_dir(args.out, RESULT_FILES)     # before any work: a bad --out must not cost a run
     images = image_data.load_images(args.dataset, args.data_dir)
     data = image_data.make_data(images, args.per_class, args.test_size, seed=0, device=args.device,
                                 augment=not args.no_augment)
@@ -176,7 +203,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
               f"{between_switches} steps between two SEMA switches; SEMA will restart from a slowly moving "
               "average (try a smaller --alpha or a larger --per-class).", flush=True)
     history = train_with_progress(trainer)
-    write_results(args, trainer, history, len(data.x_test))
+    write_results(args, out, trainer, history, len(data.x_test))
     return 0
 
 
@@ -202,28 +229,39 @@ def train_with_progress(trainer):
         bar.close()
 
 
-def write_results(args: argparse.Namespace, trainer, history, test_size: int) -> None:
-    """metrics.csv (one row per epoch, method and seed), metrics.json (settings, summary, history), curves.png."""
+def write_results(args: argparse.Namespace, out: Path, trainer, history, test_size: int) -> None:
+    """Print the summary, then write metrics.csv (one row per epoch, method and seed), metrics.json
+    (settings, summary, history; null for non-finite numbers) and curves.png, all or none."""
     from .charts.images import curves_figure
-    from .charts.training import results_table, results_text
+    from .charts.training import diverged_notes, results_table, results_text
 
-    target = args.target / 100 if args.target is not None else round(0.9 * history["test_acc"].max(), 3)
+    best = history["test_acc"].max()                  # NaN when every run diverged
+    if args.target is not None:
+        target = args.target / 100
+    else:
+        target = round(0.9 * best, 3) if math.isfinite(best) else 1.0
     table = results_table(history, target)
-    verdict = results_text(history, target).replace("**", "")
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    history.to_csv(out / "metrics.csv", index=False)
-    (out / "metrics.json").write_text(json.dumps({
+    if history.groupby(["method", "seed"])["diverged"].any().all():
+        verdict = "Every run diverged (non-finite weights, buffers or loss): there is nothing to compare. " \
+                  "Try a smaller --lr."
+    else:
+        verdict = results_text(history, target).replace("**", "")
+    print("\n" + table.to_string(index=False))
+    print("".join(f"\n{note}." for note in diverged_notes(history)))
+    print(verdict)
+    report = {
         "dataset": args.dataset, "per_class": args.per_class, "test_size": test_size, "model": args.model,
         "width": args.width, "augment": not args.no_augment, "config": vars(trainer.config),
         "device": str(trainer.device), "target_accuracy": target, "summary": table.to_dict(orient="records"),
-        "verdict": verdict, "history": history.to_dict(orient="records")}, indent=1, default=str))
+        "verdict": verdict, "history": history.to_dict(orient="records")}
     figure = curves_figure(history, trainer.switch_epochs() if "sema" in args.methods else None,
                            title=f"{image_data.DATASET_NAMES[args.dataset]}, {args.per_class} images per class")
-    figure.savefig(out / "curves.png", dpi=120)
-    print("\n" + table.to_string(index=False))
-    print("\n" + verdict)
-    print(f"\nWrote {out / 'metrics.csv'}, {out / 'metrics.json'} and {out / 'curves.png'}.")
+    written = write_outputs(out, {
+        "metrics.csv": lambda path: history.to_csv(path, index=False),
+        "metrics.json": lambda path: path.write_text(json_text(report)),
+        "curves.png": lambda path: figure.savefig(path, dpi=120, format="png"),
+    })
+    print(f"\nWrote {', '.join(map(str, written[:-1]))} and {written[-1]}.")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -295,7 +333,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto",
                        help="auto picks CUDA, then Apple MPS, then CPU (default: auto)")
     output = compare.add_argument_group("output")
-    output.add_argument("--target", type=float, default=None, metavar="PCT",
+    output.add_argument("--target", type=percentage, default=None, metavar="PCT",
                         help="report the epochs until test accuracy first reaches PCT %% "
                              "(default: 90 %% of the best accuracy any run reached)")
     output.add_argument("--out", metavar="DIR", default="sema_results",
@@ -312,12 +350,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         return args.func(args)
-    except (CliError, image_data.DataError, ValueError) as e:
+    except (CliError, image_data.DataError, OutputError, ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("\ninterrupted", file=sys.stderr)
-        return 130
+        return interrupted()
 
 
 if __name__ == "__main__":

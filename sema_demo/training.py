@@ -24,8 +24,9 @@ Two paths train the same thing:
   methods × seeds cost about as much as one network trained alone.  The tests
   check that it gives the same numbers as the generic path.
 
-A run whose weights θ become non-finite (as they do at once when its loss does) is
-marked diverged at that epoch and stops; the others continue.
+A run whose weights θ or buffers become non-finite (as the weights do at once when the
+loss does), or whose evaluated train or test loss does, is marked diverged at that epoch
+and stops; the others continue.
 """
 from __future__ import annotations
 
@@ -55,6 +56,7 @@ HISTORY_COLUMNS = ("epoch", "method", "seed", "train_loss", "train_acc", "test_l
 ADAM_BETA2, ADAM_EPS = 0.999, 1e-8
 EVAL_CHUNK = 4096      # examples per forward pass when evaluating a network
 EVAL_ELEMENTS = 2**16  # batched MLPs: activation elements per evaluation chunk (all runs together)
+MAX_SEED = 2**63 - 1   # torch.manual_seed takes 64-bit seeds; larger ones overflow
 
 
 @dataclass
@@ -82,13 +84,18 @@ class TrainConfig:
     def __post_init__(self):
         self.methods, self.seeds = tuple(self.methods), tuple(int(s) for s in self.seeds)
         problems = []
-        if not self.methods or not set(self.methods) <= set(METHODS) or len(set(self.methods)) < len(self.methods):
+        if not self.methods:
+            problems.append(f"pick at least one method from {', '.join(METHODS)}")
+        elif not set(self.methods) <= set(METHODS) or len(set(self.methods)) < len(self.methods):
             problems.append(f"methods must be distinct names from {METHODS}, got {self.methods}")
         if not self.seeds or len(set(self.seeds)) < len(self.seeds):
             problems.append(f"seeds must be distinct integers, at least one, got {self.seeds}")
+        elif not all(0 <= s <= MAX_SEED for s in self.seeds):
+            problems.append(f"seeds must lie in 0..2**63 - 1, got {self.seeds}")
         for name in ("epochs", "batch_size", "switch_epochs", "lookahead_k"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
-                problems.append(f"{name} must be an integer >= 1, got {getattr(self, name)!r}")
+            value = getattr(self, name)   # bool is an int to Python, but epochs=True is a mistake
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                problems.append(f"{name} must be an integer >= 1, got {value!r}")
         if self.optimizer not in OPTIMIZERS:
             problems.append(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
         if self.schedule not in SCHEDULES:
@@ -106,8 +113,10 @@ class TrainConfig:
             problems.append(f"ema_warmup_epochs must be a positive number, got {self.ema_warmup_epochs!r}")
         if not 0 < self.lookahead_alpha <= 1:
             problems.append(f"lookahead_alpha must be in (0, 1], got {self.lookahead_alpha!r}")
-        if self.weight_decay < 0 or self.swa_start < 0 or self.grid_resolution < 0 or self.train_eval_size < 0:
-            problems.append("weight_decay, swa_start, grid_resolution and train_eval_size must be >= 0")
+        if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
+            problems.append(f"weight_decay must be a finite number >= 0, got {self.weight_decay!r}")
+        if self.swa_start < 0 or self.grid_resolution < 0 or self.train_eval_size < 0:
+            problems.append("swa_start, grid_resolution and train_eval_size must be >= 0")
         if problems:
             raise ValueError("; ".join(problems))
 
@@ -202,6 +211,9 @@ class Trainer:
                 torch.manual_seed(seed)
                 initial[seed] = model_fn()
         first = initial[config.seeds[0]]
+        if not isinstance(first, nn.Module) or next(first.parameters(), None) is None:
+            raise ValueError(f"model_fn() must return an nn.Module with parameters to train; got "
+                             f"{type(first).__name__} with none")
         dtype = next(first.parameters()).dtype
         # On CUDA, image batches run channels_last under bf16 autocast (tensor cores).
         images_on_cuda = self.device.type == "cuda" and data.x_train.dim() == 4
@@ -255,10 +267,14 @@ class Trainer:
             engine.step(x, y, lr)
         self.epoch = e + 1
         switched = engine.end_epoch(e)
-        # Divergence: non-finite live weights (a non-finite loss makes them so at once).  Checked
-        # and fetched with the metrics in ONE device sync.
+        # Divergence: non-finite live weights or buffers (a non-finite training loss makes the
+        # weights so at once; BatchNorm's running_var can overflow under finite weights), or a
+        # non-finite train/test loss of the evaluated weights.  Checked and fetched with the
+        # metrics in ONE device sync.
         metrics = self._metrics(live)
-        values = torch.cat([engine.finite(live)[:, None].to(metrics.dtype), metrics], dim=1).cpu()
+        measured = [i for i, n in ((0, self._n_train_eval), (2, len(self.x_test))) if n]   # empty parts are NaN
+        healthy = engine.finite(live) & metrics[:, measured].isfinite().all(1)
+        values = torch.cat([healthy[:, None].to(metrics.dtype), metrics], dim=1).cpu()
         rows = []
         seconds = time.perf_counter() - start
         for r, (finite, *metrics) in zip(live, values.tolist()):
@@ -422,9 +438,15 @@ class _PerRun:
         return switch
 
     def finite(self, runs) -> torch.Tensor:
-        """(runs,) bool on the device: are all live weights θ of each run finite?"""
-        return torch.stack([torch.stack(torch._foreach_norm(list(self.runs[r].model.parameters()))).sum().isfinite()
+        """(runs,) bool on the device: are all live weights θ and the floating buffers (BatchNorm
+        running statistics) of each run finite?"""
+        # The largest |value| (NaN propagates); a sum of squares would overflow at finite 1e20.
+        return torch.stack([torch.stack(torch._foreach_norm(self._floating_state(r), math.inf)).amax().isfinite()
                             for r in runs])
+
+    def _floating_state(self, r) -> list[torch.Tensor]:
+        model = self.runs[r].model
+        return [*model.parameters(), *(b for b in model.buffers() if b.is_floating_point())]
 
     @torch.no_grad()
     def logits(self, runs, x: torch.Tensor) -> torch.Tensor:

@@ -2,11 +2,15 @@
 from __future__ import annotations
 
 import dataclasses
+import errno
 import hashlib
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
+import matplotlib.figure
 import pandas as pd
 import pytest
 
@@ -109,3 +113,149 @@ def test_python_dash_m_runs_the_cli(root):
     done = subprocess.run([sys.executable, "-m", "sema_demo", "--version"], cwd=root, capture_output=True,
                           text=True, timeout=60)
     assert done.returncode == 0 and done.stdout.startswith("sema-demo ")
+
+
+# ------------------------------------------------------------------------------ bad input, round two
+
+TINY_DIGITS = ("compare", "--epochs", "1", "--seeds", "0", "--per-class", "2", "--test-size", "10", "--width", "2",
+               "--methods", "sgd,sema", "--device", "cpu")
+
+
+def unwritable_folder(tmp_path: Path) -> Path:
+    """A folder that refuses new files: read-only permissions, or (root may write anywhere) /sys,
+    where the kernel refuses new entries from everyone."""
+    if os.geteuid() != 0:
+        folder = tmp_path / "read-only"
+        folder.mkdir()
+        folder.chmod(0o555)
+        return folder
+    assert Path("/sys/kernel").is_dir(), "running as root needs Linux's /sys as an unwritable folder"
+    return Path("/sys")
+
+
+def no_training_started(out: str, err: str) -> bool:
+    return "training images" not in out and "epoch" not in err
+
+
+@pytest.mark.parametrize("where", ["afile", "afile/below", "x" * 300, "/".join(["d" * 200] * 25)],
+                         ids=["existing-file", "below-a-file", "long-name", "long-path"])
+def test_an_unusable_out_is_one_error_line_before_training_starts(capsys, tmp_path, where):
+    (tmp_path / "afile").write_text("keep me")
+    code, out, err = run(capsys, *TINY_DIGITS, "--out", str(tmp_path / where))
+    assert code == 1 and err.startswith("error: the output folder") and err.count("\n") == 1, err
+    assert no_training_started(out, err) and "Traceback" not in err
+    assert (tmp_path / "afile").read_text() == "keep me"
+
+
+def test_an_unwritable_out_is_one_error_line_before_training_starts(capsys, tmp_path):
+    base = unwritable_folder(tmp_path)
+    code, out, err = run(capsys, *TINY_DIGITS, "--out", str(base / "sema-demo-results"))
+    assert code == 1 and err.startswith(f"error: cannot write the results to {base / 'sema-demo-results'}: "
+                                        f"{base} is not writable ("), err
+    assert err.count("\n") == 1 and no_training_started(out, err)
+    assert not (base / "sema-demo-results").exists()
+
+
+def test_a_full_disk_while_writing_keeps_the_older_results_whole(capsys, tmp_path, monkeypatch):
+    code, _, err = run(capsys, *TINY_DIGITS, "--out", str(tmp_path))
+    assert code == 0, err
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    assert sorted(before) == ["curves.png", "metrics.csv", "metrics.json"]
+
+    def savefig_on_a_full_disk(self, path, **kwargs):
+        with open(path, "wb") as f:
+            f.write(b"\x89PNG half a picture")
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", savefig_on_a_full_disk)
+    code, out, err = run(capsys, *TINY_DIGITS, "--methods", "ema", "--out", str(tmp_path))
+    assert code == 1 and "error: could not write the results" in err and "No space left on device" in err
+    assert "nothing was written and older results there are unchanged" in err and "Traceback" not in err
+    assert "EMA" in out, "the numbers are printed before the files are written, so they are not lost"
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before, "no mix, no half file, no temp file"
+
+
+def test_a_diverged_run_is_marked_and_written_as_strict_json(capsys, tmp_path):
+    # lr 1e4 sends BatchNorm's running_var to inf while the weights stay finite for a while.
+    code, out, err = run(capsys, "compare", "--lr", "10000", "--epochs", "3", "--seeds", "0", "--per-class", "5",
+                         "--test-size", "20", "--width", "4", "--methods", "sgd,ema", "--device", "cpu",
+                         "--out", str(tmp_path))
+    assert code == 0, err
+    metrics = pd.read_csv(tmp_path / "metrics.csv")
+    assert metrics.groupby("method")["diverged"].any().all(), metrics
+    report = json.loads((tmp_path / "metrics.json").read_text(),
+                        parse_constant=lambda c: pytest.fail(f"metrics.json holds {c}, which is not JSON"))
+    diverged = [row for row in report["history"] if row["diverged"]]
+    assert diverged and all(row["test_loss"] is None and row["test_acc"] is None for row in diverged)
+    assert "tied" not in out and "nan" not in out.lower()
+    assert "SGD (seed 0) diverged at epoch" in out and "Every run diverged" in out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--target", "nan"], "expected a percentage from 0 to 100, got nan"),
+    (["--target", "inf"], "expected a percentage from 0 to 100, got inf"),
+    (["--target", "150"], "expected a percentage from 0 to 100, got 150"),
+    (["--seeds", "99999999999999999999"], "give one or more seeds from 0 to 9,223,372,036,854,775,807"),
+])
+def test_non_finite_targets_and_huge_seeds_are_refused(capsys, argv, message):
+    code, _, err = run(capsys, "compare", *argv)
+    assert code == 2 and message in err and "Traceback" not in err and "Overflow" not in err
+
+
+def test_fetch_into_a_data_folder_that_is_a_file_or_unwritable(capsys, tmp_path):
+    (tmp_path / "afile").write_text("keep me")
+    code, _, err = run(capsys, "fetch", "cifar10", "--data-dir", str(tmp_path / "afile"))
+    assert code == 1 and err.startswith("error: the data folder") and "is a file, not a folder" in err
+    assert "Traceback" not in err and (tmp_path / "afile").read_text() == "keep me"
+    data_dir = unwritable_folder(tmp_path) / "sema-demo-data"
+    code, _, err = run(capsys, "fetch", "cifar10", "--data-dir", str(data_dir))
+    assert code == 1 and err.startswith(f"error: cannot write to the data folder {data_dir}"), err
+    assert "Traceback" not in err and not data_dir.exists()
+
+
+def test_fetch_with_a_folder_where_the_archive_goes_downloads_nothing(capsys, tmp_path, monkeypatch):
+    (tmp_path / "cifar-10-python.tar.gz").mkdir()
+    monkeypatch.setattr(image_data.urllib.request, "urlopen",
+                        lambda *a, **k: pytest.fail("nothing may be downloaded when it cannot be kept"))
+    code, _, err = run(capsys, "fetch", "cifar10", "--data-dir", str(tmp_path))
+    assert code == 1 and "cifar-10-python.tar.gz is a folder, where the downloaded archive should go" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cifar-10-python.tar.gz"], "no .part file left"
+
+
+def test_a_download_that_cannot_be_saved_leaves_no_part_file(tmp_path, monkeypatch):
+    source = write_cifar_archive(tmp_path / "src.tar.gz", "cifar10")
+    real_open = open
+
+    def open_on_a_full_disk(path, mode="r", *args, **kwargs):
+        if str(path).endswith(".part"):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_open(path, mode, *args, **kwargs)
+
+    monkeypatch.setattr("builtins.open", open_on_a_full_disk)
+    with pytest.raises(image_data.DataError, match="could not save the download .*No space left on device"):
+        image_data.download(source.as_uri(), tmp_path / "data" / "c.tar.gz")
+    monkeypatch.undo()
+    assert list((tmp_path / "data").iterdir()) == []
+
+
+# A real SIGINT, sent by the process to itself the moment `import torch` begins: deterministic,
+# unlike a timer racing the interpreter's start-up.
+INTERRUPT_DURING_IMPORT = """
+import builtins, os, runpy, signal, sys
+real_import = builtins.__import__
+def interrupting_import(name, *args, **kwargs):
+    if name == {module!r}:
+        builtins.__import__ = real_import
+        os.kill(os.getpid(), signal.SIGINT)
+    return real_import(name, *args, **kwargs)
+builtins.__import__ = interrupting_import
+sys.argv = ["sema-demo", "compare"]
+runpy.run_module("sema_demo", run_name="__main__", alter_sys=True)
+"""
+
+
+@pytest.mark.parametrize("module", ["argparse", "torch", "tarfile"])
+def test_ctrl_c_while_the_cli_imports_says_interrupted(root, module):
+    done = subprocess.run([sys.executable, "-c", INTERRUPT_DURING_IMPORT.format(module=module)], cwd=root,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 130 and done.stderr.strip() == "interrupted", done.stderr

@@ -5,6 +5,7 @@ import dataclasses
 import hashlib
 import io
 import pickle
+import tracemalloc
 import urllib.request
 
 import numpy as np
@@ -207,3 +208,125 @@ def test_two_epoch_engine_run_on_a_tiny_cifar_subset(tmp_path):
     history = Trainer(data, lambda: small_cnn(3, 10, width=8), config).run()
     assert set(history["method"]) == {"sgd", "sema"} and sorted(set(history["epoch"])) == [1, 2]
     assert history["test_acc"].between(0, 1).all() and np.isfinite(history["train_loss"]).all()
+
+
+# ------------------------------------------------------------------- bad contents, memory, Python 3 files
+
+def _batch_blob(data, labels, key=b"labels") -> bytes:
+    return py2_pickle({b"batch_label": b"x", key: labels, b"data": data})
+
+
+GOOD = class_images(np.arange(4) % 10, np.random.default_rng(0))
+
+
+@pytest.mark.parametrize("data, labels, found", [
+    (GOOD, [b"cat", b"dog", b"cat", b"dog"], "'labels' list of 4 (str)"),
+    (GOOD, [2**70, 1, 2, 3], "'labels' list of 4 (int)"),
+    (GOOD, [None, 1, 2, 3], "'labels' list of 4 (NoneType, int)"),
+    (GOOD, [True, False, True, False], "'labels' list of 4 (bool)"),
+    (GOOD[:0], [], "'data' uint8 array (0, 3072)"),
+    (GOOD.astype(object), [0, 1, 2, 3], "'data' object array (4, 3072)"),
+    (GOOD.astype(np.float32), [0, 1, 2, 3], "'data' float32 array (4, 3072)"),
+    (GOOD.reshape(4, 3, 1024), [0, 1, 2, 3], "'data' uint8 array (4, 3, 1024)"),
+    (GOOD, [0, 1, 2], "'labels' list of 3 (int)"),
+    (b"not an array", [0, 1, 2, 3], "'data' str"),
+], ids=["word-labels", "huge-label", "none-label", "bool-labels", "empty", "object-array", "float-data",
+        "3d-data", "label-count", "bytes-data"])
+def test_a_batch_with_bad_contents_is_refused_naming_the_file(tmp_path, data, labels, found):
+    folder = write_cifar_folder(tmp_path, "cifar10")
+    (folder / "data_batch_2").write_bytes(_batch_blob(data, labels))
+    with pytest.raises(im.DataError) as refused:
+        im.load_cifar("cifar10", tmp_path)
+    message = str(refused.value)
+    assert f"{folder / 'data_batch_2'} does not look like a cifar10 batch" in message and found in message
+    assert "sema-demo fetch cifar10" in message
+
+
+@pytest.mark.parametrize("names, message", [
+    ([b"only-one"], "does not list the class names"),
+    ([1, 2, 3], "does not list the class names"),
+    ("airplane", "does not list the class names"),
+    ([b"x" * 101] * 10, "does not list the class names"),
+    ([b"a", b"b"], "names 2 classes but the batches use label 9"),
+])
+def test_a_meta_file_with_bad_class_names_is_refused_naming_the_file(tmp_path, names, message):
+    folder = write_cifar_folder(tmp_path, "cifar10")
+    (folder / "batches.meta").write_bytes(py2_pickle({b"label_names": names}))
+    with pytest.raises(im.DataError, match=f"batches.meta {message}"):
+        im.load_cifar("cifar10", tmp_path)
+
+
+HUGE = (100_000, 3072)      # a batch shape that passes every check: 300 MB once copied
+
+
+class HugeView:
+    """numpy.ndarray called directly: 300 MB declared over a 1-byte buffer with zero strides."""
+    def __reduce__(self):
+        return np.ndarray, (HUGE, "u1", b"x", 0, (0, 0))
+
+
+class HugeShell:
+    """numpy's _reconstruct asked for a 300 MB array instead of the empty one numpy writes."""
+    def __reduce__(self):
+        return np.zeros(0).__reduce__()[0], (np.ndarray, HUGE, b"b")
+
+
+class ShortBuffer:
+    """An array whose state declares 300 MB but carries one byte."""
+    def __reduce__(self):
+        rebuild, args, _ = np.zeros(0, np.uint8).__reduce__()
+        return rebuild, args, (1, HUGE, np.dtype(np.uint8), False, b"x")
+
+
+@pytest.mark.parametrize("crafted", [HugeView, HugeShell, ShortBuffer])
+def test_an_array_larger_than_its_file_is_refused_before_anything_is_allocated(tmp_path, crafted):
+    folder = write_cifar_folder(tmp_path, "cifar10")
+    # Protocol 4 keeps b"x" bytes (the numpy buffer) without _codecs; Python 2 str would load as text.
+    blob = pickle.dumps({b"data": crafted(), b"labels": [0] * HUGE[0]}, protocol=4)
+    assert len(blob) < 2**20
+    (folder / "data_batch_1").write_bytes(blob)
+    tracemalloc.start()                       # numpy reports its data buffers to tracemalloc
+    try:
+        with pytest.raises(im.DataError, match="data_batch_1 (was refused|is truncated or damaged)"):
+            im.load_cifar("cifar10", tmp_path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 20 * 2**20, f"{peak / 2**20:.0f} MB allocated for a {len(blob)}-byte file"
+
+
+def test_a_python3_protocol2_cifar_folder_loads_like_the_official_one(tmp_path):
+    """Re-saved by Python 3 with pickle protocol 2, every bytes object goes through _codecs.encode."""
+    official = im.load_cifar("cifar10", write_cifar_folder(tmp_path / "py2", "cifar10").parent)
+    folder = write_cifar_folder(tmp_path / "py3", "cifar10")
+    for path in folder.iterdir():
+        obj = pickle.loads(path.read_bytes(), encoding="bytes")   # our own test files: trusted
+        path.write_bytes(pickle.dumps(obj, protocol=2))
+        assert b"_codecs\nencode" in path.read_bytes()
+    resaved = im.load_cifar("cifar10", folder.parent)
+    assert resaved.classes == official.classes == ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog",
+                                                   "horse", "ship", "truck"]
+    assert np.array_equal(resaved.x_train, official.x_train) and np.array_equal(resaved.y_test, official.y_test)
+
+
+class OtherCodec:
+    def __reduce__(self):
+        import _codecs
+        return _codecs.encode, ("x", "rot13")
+
+
+class Decode:
+    def __reduce__(self):
+        import _codecs
+        return _codecs.decode, (b"x", "latin1")
+
+
+@pytest.mark.parametrize("crafted, message", [
+    (OtherCodec, "was refused: it calls _codecs.encode with something other than a string in latin1"),
+    (Decode, "was refused: it asks for the unexpected global _codecs.decode"),
+])
+def test_codecs_encode_is_the_only_new_global_and_only_for_latin1_text(tmp_path, crafted, message):
+    folder = write_cifar_folder(tmp_path, "cifar10")
+    (folder / "batches.meta").write_bytes(pickle.dumps({"label_names": crafted()}, protocol=2))
+    with pytest.raises(im.DataError, match=f"batches.meta {message}"):
+        im.load_cifar("cifar10", tmp_path)

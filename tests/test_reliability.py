@@ -7,8 +7,10 @@ exact error they raise.
 from __future__ import annotations
 
 import ast
+import dataclasses
 import gzip
 import io
+import math
 import pickle
 import tomllib
 
@@ -20,7 +22,7 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from conftest import PAGES_DIR, ROOT
-from fake_cifar import write_cifar_folder
+from fake_cifar import py2_pickle, write_cifar_folder
 from sema_demo import SwitchEMA, models
 from sema_demo.datasets import images as image_data
 from sema_demo.datasets.toy import MAX_CSV_ROWS, CSVError, csv_data, read_csv, toy_data
@@ -344,3 +346,122 @@ def test_no_page_renders_raw_html():
     sources = [ROOT / "app.py", *PAGES_DIR.glob("*.py"), *(ROOT / "sema_demo").rglob("*.py")]
     assert len(sources) > 20
     assert [hit for path in sources for hit in _raw_html_calls(path)] == []
+
+
+# ------------------------------------------------------------------------------ bad input, round two
+
+def _bn_running_var_inf(channels, n_classes, width):
+    """A CNN whose BatchNorm running variance is already infinite: its weights and losses stay
+    finite (eval divides by √inf), so only the buffers show that the run is broken."""
+    net = models.small_cnn(channels, n_classes, width)
+    for module in net.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_var.fill_(float("inf"))
+    return net
+
+
+def test_non_finite_buffers_mark_a_run_diverged_in_the_engine_and_on_the_page(no_cifar, monkeypatch):
+    digits = image_data.make_data(image_data.load_images("digits"), 5, 20, device="cpu")
+    trainer = Trainer(digits, lambda: _bn_running_var_inf(1, 10, 4),
+                      TrainConfig(methods=("sgd", "ema", "sema"), seeds=(0,), epochs=2, device="cpu"))
+    rows = trainer.run_epoch()
+    assert all(p.isfinite().all() for run in trainer._engine.runs.values() for p in run.model.parameters())
+    assert [row["diverged"] for row in rows] == [True] * 3 and trainer.done
+    monkeypatch.setitem(models.IMAGE_MODELS, "cnn", _bn_running_var_inf)
+    at = rerun_until_finished(open_page("images", epochs="1"), "images")
+    assert not at.exception
+    assert "SEMA (seed 0) diverged at epoch 1; the other runs continue." in texts(at)
+
+
+@pytest.mark.parametrize("batched", [True, False], ids=["batched-path", "generic-path"])
+def test_a_non_finite_test_loss_under_finite_weights_marks_the_run_diverged(batched):
+    data = toy_data("moons", n=200, seed=0)
+    data.x_test[0] = float("inf")         # training never sees it: only the test loss turns NaN
+    trainer = Trainer(data, lambda: models.mlp(2, (16,), 2), TrainConfig(methods=("sgd", "ema"), epochs=3),
+                      batched=batched)
+    rows = trainer.run_epoch()
+    assert trainer.batched is batched and bool(trainer._engine.finite(trainer.runs).all()), "weights are fine"
+    assert all(row["diverged"] and math.isnan(row["test_loss"]) for row in rows) and trainer.done
+
+
+def test_a_cifar_folder_with_bad_contents_falls_back_to_digits_naming_the_file(no_cifar):
+    folder = write_cifar_folder(no_cifar, "cifar10")
+    (folder / "data_batch_4").write_bytes(py2_pickle({b"labels": [b"cat"] * 4,
+                                                      b"data": np.zeros((4, 3072), np.uint8)}))
+    at = open_page("images", dataset="cifar10", epochs="1")
+    assert not at.exception
+    error = " ".join(e.value for e in at.error)
+    assert "CIFAR-10 could not be read, so this page trains on the bundled Digits instead" in error
+    assert "data_batch_4 does not look like a cifar10 batch" in error
+    assert at.session_state["images::live"].trainer.data.name == "digits"
+
+
+@dataclasses.dataclass
+class FakeUpload:
+    """What st.file_uploader returns, for a page under AppTest (which cannot upload)."""
+    name: str
+    data: bytes
+
+    def getvalue(self) -> bytes:
+        return self.data
+
+
+HOSTILE_CELL = "[x](https://evil.example/a) ![i](http://evil.example/t.png) <b>b</b> $x$ :red[r] `c`"
+
+
+@pytest.mark.parametrize("csv", [
+    f"x1,x2,label\n{HOSTILE_CELL},2,0\n" + "1,2,1\n" * 20,
+    f"{HOSTILE_CELL},x2,label\n" + "1,2,1\n" * 20,
+], ids=["cell", "header"])
+def test_markdown_in_a_csv_is_shown_as_plain_text(monkeypatch, csv):
+    monkeypatch.setattr(st, "file_uploader", lambda *a, **k: FakeUpload("evil.csv", csv.encode()))
+    at = open_page("toy_datasets", dataset="csv")
+    assert not at.exception
+    code = at.error[0].value.removeprefix("This CSV cannot be used: ")
+    fence = code[:len(code) - len(code.lstrip("`"))]
+    assert fence and code.startswith(fence + " ") and code.endswith(" " + fence)
+    assert fence not in code[len(fence):-len(fence)], \
+        "all of the message, user text included, is one code span: markdown makes nothing of it"
+    assert "[x](https://evil.example/a)" in code
+
+
+def test_plain_text_survives_backticks_and_newlines():
+    from sema_demo.ui.common import plain
+
+    assert plain("a `b` ``c``") == "``` a `b` ``c`` ```"
+    assert plain("two\nlines") == "` two lines `"
+
+
+def test_train_config_refuses_non_finite_weight_decay_boolean_counts_and_huge_seeds():
+    for decay in (float("nan"), float("inf"), -1.0):
+        with pytest.raises(ValueError, match="weight_decay must be a finite number >= 0"):
+            TrainConfig(weight_decay=decay)
+    with pytest.raises(ValueError, match="epochs must be an integer >= 1, got True"):
+        TrainConfig(epochs=True)
+    with pytest.raises(ValueError, match=r"seeds must lie in 0..2\*\*63 - 1"):
+        TrainConfig(seeds=(99999999999999999999,))
+    with pytest.raises(ValueError, match="pick at least one method from sgd, ema, sema"):
+        TrainConfig(methods=())
+
+
+def test_a_model_without_parameters_is_a_clear_error():
+    with pytest.raises(ValueError, match="model_fn\\(\\) must return an nn.Module with parameters to train; "
+                                         "got Sequential with none"):
+        Trainer(toy_data("moons", n=100), lambda: torch.nn.Sequential(), TrainConfig(epochs=1))
+
+
+def test_an_empty_methods_link_says_to_pick_a_method():
+    at = open_page("toy_datasets", methods="")
+    assert not at.exception
+    assert "pick at least one method" in texts(at) and "got ()" not in texts(at)
+
+
+def test_dollar_signs_in_csv_labels_are_drawn_literally_not_as_mathtext():
+    from sema_demo.charts.boundaries import boundary_panels, figure_jpeg
+
+    labels = ["$\\frac{$", "$\\undefinedcommand$"]              # mathtext that cannot parse
+    rows = "".join(f"{i},{i % 3},{labels[i % 2]}\n" for i in range(20))
+    data, classes = csv_data(("x1,x2,label\n" + rows).encode())
+    assert classes == sorted(labels)
+    picture = figure_jpeg(boundary_panels({"sgd": None, "sema": None}, data, (-3, 3, -3, 3), class_names=classes))
+    assert picture[:2] == b"\xff\xd8"

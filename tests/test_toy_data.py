@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 import torch
 
-from sema_demo.datasets.toy import (DATASETS, MAX_CSV_ROWS, CSVError, csv_data, make_points, read_csv,
-                                    split_data, toy_data)
+from sema_demo.datasets.toy import (DATASETS, MAX_CLASSES, MAX_CSV_ROWS, MAX_LABEL_LENGTH, CSVError, csv_data,
+                                    make_points, read_csv, split_data, toy_data)
 
 
 @pytest.mark.parametrize("name", DATASETS)
@@ -93,3 +93,46 @@ def test_a_csv_over_the_row_limit_is_refused():
     body = "1,2,0\n1,2,1\n" * (MAX_CSV_ROWS // 2 + 1)
     with pytest.raises(CSVError, match="more than 50,000 rows"):
         read_csv(("x1,x2,label\n" + body).encode())
+
+
+def test_a_very_long_label_is_refused_and_quoted_short():
+    rows = "".join(f"{i},{i % 3},{'a' if i % 2 else 'b'}\n" for i in range(20))
+    text = "x1,x2,label\n" + rows + "1,2," + "L" * 100_000 + "\n"
+    with pytest.raises(CSVError) as refused:
+        read_csv(text.encode())
+    message = str(refused.value)
+    assert "the label in data row 21 is 100,000 characters long" in message
+    assert f"labels can have at most {MAX_LABEL_LENGTH}" in message and len(message) < 200
+
+
+def test_user_text_quoted_in_messages_is_cut_short():
+    with pytest.raises(CSVError, match=r"found: 'hhhhhhhhhhhhhhhhhhhhhhhhhhhhhh'…, 'x2', 'label'\)$"):
+        read_csv(("h" * 50_000 + ",x2,label\n" + "1,2,0\n" * 20).encode())
+    with pytest.raises(CSVError, match=r"e.g. '\[x\]\(https://aaaaaaaaaaaaaaaaaa'… in data row 1$"):
+        read_csv(("x1,x2,label\n[x](https://" + "a" * 5000 + "),2,0\n" + "1,2,1\n" * 20).encode())
+
+
+def test_more_classes_than_allowed_are_refused_before_any_work():
+    rows = "".join(f"{i},{i},class{i % 11}\n" for i in range(MAX_CSV_ROWS))
+    with pytest.raises(CSVError, match=f"11 different labels; at most {MAX_CLASSES} classes are supported"):
+        read_csv(("x1,x2,label\n" + rows).encode())
+
+
+def test_numerically_equal_labels_are_one_class():
+    labels = ["1", "1.0", "01", "+1", "1e0", "2", "2.50", "2.5", "cat", "Cat"]
+    rows = "".join(f"{i},{i % 4},{labels[i % len(labels)]}\n" for i in range(40))
+    _, y, classes = read_csv(("x1,x2,label\n" + rows).encode())
+    assert classes == ["1", "2", "2.5", "Cat", "cat"]            # numbers by value, then words as written
+    assert np.bincount(y).tolist() == [20, 4, 8, 4, 4]
+
+
+def test_values_near_the_bound_are_standardised_in_float64_and_stay_distinct():
+    # float32 is 0.0625 apart near 1e6: casting first merged 99 distinct points into far fewer.
+    rows = "".join(f"{1e6 - 0.01 * i:.2f},{-1e6 + 0.01 * i:.2f},{i % 2}\n" for i in range(99))
+    x, _, _ = read_csv(("x1,x2,label\n" + rows).encode())
+    assert x.dtype == np.float64 and len(np.unique(x[:, 0])) == 99
+    assert len(np.unique(x[:, 0].astype(np.float32))) < 99, "the trap this test is about"
+    data, _ = csv_data(("x1,x2,label\n" + rows).encode(), test_fraction=0.2)
+    points = torch.cat([data.x_train, data.x_test])
+    assert points.dtype == torch.float32 and len(torch.unique(points[:, 0])) == 99
+    assert abs(float(data.x_train.mean(0).abs().max())) < 1e-5

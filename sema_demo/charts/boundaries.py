@@ -54,7 +54,8 @@ def boundary_panels(grids: dict[str, np.ndarray | None], data, extent: tuple[flo
     fig = Figure(figsize=(panel_inches * len(methods), panel_inches + 0.9), layout="constrained")
     axes = fig.subplots(1, len(methods), squeeze=False)[0]
     n_classes = data.n_classes
-    names = class_names or [f"class {k}" for k in range(n_classes)]
+    # Class names may be a user's CSV labels: "\$" keeps a "$" literal instead of starting mathtext.
+    names = [n.replace("$", r"\$") for n in class_names] if class_names else [f"class {k}" for k in range(n_classes)]
     points = {split: (getattr(data, f"x_{split}").cpu().numpy(), getattr(data, f"y_{split}").cpu().numpy())
               for split in ("train", "test")}
     xmin, xmax, ymin, ymax = extent

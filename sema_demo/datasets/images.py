@@ -18,10 +18,13 @@ whose message names the file and says what to do:
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import math
 import os
 import pickle
 import tarfile
+import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -91,13 +94,44 @@ def data_root(root: str | os.PathLike | None = None) -> Path:
 # ---------------------------------------------------------------------------- safe unpickling
 
 # The only globals a CIFAR pickle refers to: numpy's array reconstruction, written by
-# numpy 1.x as numpy.core and by numpy 2.x as numpy._core; both map to this numpy's own.
+# numpy 1.x as numpy.core and by numpy 2.x as numpy._core; both map to this numpy's own,
+# behind guards (below).  A folder re-saved by Python 3 with protocol 2 also spells each
+# bytes object as _codecs.encode(text, "latin1"), as PyTorch's weights-only unpickler allows.
 _reconstruct = np.zeros(0).__reduce__()[0]
-_NUMPY_GLOBALS = {
-    ("numpy.core.multiarray", "_reconstruct"): _reconstruct,
-    ("numpy._core.multiarray", "_reconstruct"): _reconstruct,
-    ("numpy", "ndarray"): np.ndarray,
+MAX_CLASSES = 1_000          # CIFAR-100 has 100; a meta file listing more is not CIFAR
+MAX_CLASS_NAME = 100         # characters per class name
+
+
+class _ArrayClass:
+    """What the name numpy.ndarray unpickles to: only a marker for ``_reconstruct``'s first
+    argument.  The real class is callable as ``ndarray(shape, dtype, buffer, offset, strides)``,
+    and a huge shape over a 1-byte buffer with zero strides would make a file of a few bytes
+    claim gigabytes."""
+
+
+def _array_shell(cls, shape, dtype):
+    """numpy's ``_reconstruct`` as numpy's own pickles call it: an EMPTY array of the class
+    ndarray, which ``__setstate__`` then fills, checking that the bytes present match the
+    declared shape (so nothing is allocated beyond what the file holds)."""
+    if cls is not _ArrayClass or not isinstance(shape, tuple) or \
+            not all(type(n) is int and n >= 0 for n in shape) or math.prod(shape) != 0:
+        raise pickle.UnpicklingError("its array header is not one numpy writes (a non-empty or odd shape)")
+    return _reconstruct(np.ndarray, shape, dtype)
+
+
+def _latin1_encode(text, encoding="utf-8", errors="strict"):
+    """``_codecs.encode`` as Python 3 pickles use it for bytes (protocol 2): str → latin1 bytes only."""
+    if not isinstance(text, str) or encoding not in ("latin1", "latin-1") or errors != "strict":
+        raise RefusedGlobal("it calls _codecs.encode with something other than a string in latin1")
+    return text.encode("latin1")
+
+
+_SAFE_GLOBALS = {
+    ("numpy.core.multiarray", "_reconstruct"): _array_shell,
+    ("numpy._core.multiarray", "_reconstruct"): _array_shell,
+    ("numpy", "ndarray"): _ArrayClass,
     ("numpy", "dtype"): np.dtype,
+    ("_codecs", "encode"): _latin1_encode,
 }
 
 
@@ -109,21 +143,23 @@ class RestrictedUnpickler(pickle.Unpickler):
     """Builds plain containers and numpy arrays only; any other global is refused.
 
     Plain pickles of dicts, lists, str, bytes and ints need no globals at all, so
-    refusing every global except numpy's array constructor leaves nothing that could
-    run code on load.
+    refusing every global except numpy's array reconstruction (guarded: an array holds
+    exactly the bytes in the file) and latin1 ``_codecs.encode`` leaves nothing that
+    could run code or allocate more than the file holds on load.
     """
 
     def find_class(self, module: str, name: str):
         try:
-            return _NUMPY_GLOBALS[(module, name)]
+            return _SAFE_GLOBALS[(module, name)]
         except KeyError:
-            raise RefusedGlobal(f"it asks for the unexpected global {module}.{name}, which could run code") from None
+            raise RefusedGlobal(f"it asks for the unexpected global {module[:60]}.{name[:60]}, which could run "
+                                "code") from None
 
 
 def _plain_keys(value):
     """Python 2 pickles give str keys, Python 3 ones bytes keys: use str everywhere."""
     if isinstance(value, dict):
-        return {(k.decode() if isinstance(k, bytes) else k): v for k, v in value.items()}
+        return {(k.decode("latin1") if isinstance(k, bytes) else k): v for k, v in value.items()}
     return value
 
 
@@ -137,8 +173,11 @@ def load_pickle(path: Path, what_to_do: str) -> dict:
         raise MissingDataError(f"{path} is missing. {what_to_do}") from None
     except RefusedGlobal as e:
         raise DataError(f"{path} was refused: {e}. It is not an official CIFAR file. {what_to_do}") from None
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, MemoryError) as e:
-        raise DataError(f"{path} is truncated or damaged ({type(e).__name__}: {e}). {what_to_do}") from None
+    except OSError as e:
+        raise DataError(f"{path} could not be read ({e.strerror or e}). {what_to_do}") from None
+    except Exception as e:      # noqa: BLE001 - whatever a malformed pickle raises, the file is damaged
+        raise DataError(f"{path} is truncated or damaged ({type(e).__name__}: {str(e)[:200]}). "
+                        f"{what_to_do}") from None
     if not isinstance(obj, dict):
         raise DataError(f"{path} does not hold a CIFAR dictionary. {what_to_do}")
     return _plain_keys(obj)
@@ -184,19 +223,61 @@ def has_files(spec: CifarSpec, folder: Path) -> bool:
     return all((folder / f).is_file() for f in (*spec.train_files, *spec.test_files, spec.meta_file))
 
 
+def _labels(y, n: int) -> np.ndarray | None:
+    """The labels of a batch of ``n`` images as int64, or None unless they are ``n`` whole numbers
+    in 0..MAX_CLASSES - 1 (a list, as in the official files, or an integer array)."""
+    if isinstance(y, np.ndarray):
+        if y.ndim != 1 or y.dtype.kind not in "iu":
+            return None
+        y = y.tolist()
+    if not isinstance(y, list) or len(y) != n or not all(type(v) is int and 0 <= v < MAX_CLASSES for v in y):
+        return None
+    return np.asarray(y, dtype=np.int64)
+
+
+def _batch(spec: CifarSpec, path: Path, what_to_do: str) -> tuple[np.ndarray, np.ndarray]:
+    """(images (N, 32, 32, 3) uint8, labels (N,) int64) of one batch file, after checking its structure."""
+    batch = load_pickle(path, what_to_do)
+    data = batch.get("data")
+    shaped = (type(data) is np.ndarray and data.dtype == np.uint8 and data.ndim == 2 and len(data) > 0
+              and data.shape[1] == 3 * 32 * 32)
+    labels = _labels(batch.get(spec.label_key), len(data)) if shaped else None
+    if labels is None:
+        found = (f"'data' {_describe(data)}, '{spec.label_key}' {_describe(batch.get(spec.label_key))}")
+        raise DataError(f"{path} does not look like a {spec.name} batch (expected 'data': uint8 array of shape "
+                        f"(N, 3072) with N >= 1, and N whole-number '{spec.label_key}'; found {found}). "
+                        f"{what_to_do}")
+    # CIFAR stores each image as 1024 red, then green, then blue bytes, row by row.
+    return data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1), labels
+
+
+def _describe(value) -> str:
+    """'uint8 array (5, 3072)', 'list of 5', 'str': what a batch holds, for the error message."""
+    if isinstance(value, np.ndarray):
+        return f"{value.dtype} array {value.shape}"
+    if isinstance(value, list):
+        kinds = sorted({type(v).__name__ for v in value[:1000]})
+        return f"list of {len(value)} ({', '.join(kinds) or 'empty'})"
+    return "missing" if value is None else type(value).__name__
+
+
 def _read_batches(spec: CifarSpec, folder: Path, files: tuple[str, ...], what_to_do: str):
-    images, labels = [], []
-    for file in files:
-        batch = load_pickle(folder / file, what_to_do)
-        data, y = batch.get("data"), batch.get(spec.label_key)
-        shaped = isinstance(data, np.ndarray) and data.ndim == 2 and data.shape[1] == 3 * 32 * 32
-        if not shaped or not isinstance(y, list) or len(y) != len(data):
-            raise DataError(f"{folder / file} does not look like a {spec.name} batch (expected 'data' of "
-                            f"shape (N, 3072) and N '{spec.label_key}'). {what_to_do}")
-        # CIFAR stores each image as 1024 red, then green, then blue bytes, row by row.
-        images.append(data.astype(np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
-        labels.append(np.asarray(y, dtype=np.int64))
-    return np.concatenate(images), np.concatenate(labels)
+    batches = [_batch(spec, folder / file, what_to_do) for file in files]
+    return np.concatenate([b[0] for b in batches]), np.concatenate([b[1] for b in batches])
+
+
+def _class_names(spec: CifarSpec, path: Path, labels: np.ndarray, what_to_do: str) -> list[str]:
+    """The class names of the meta file, checked against the labels."""
+    names = load_pickle(path, what_to_do).get(spec.names_key)
+    usable = (isinstance(names, list) and 2 <= len(names) <= MAX_CLASSES
+              and all(isinstance(n, (str, bytes)) and 0 < len(n) <= MAX_CLASS_NAME for n in names))
+    if not usable:
+        raise DataError(f"{path} does not list the class names ('{spec.names_key}': 2 to {MAX_CLASSES} names of "
+                        f"1 to {MAX_CLASS_NAME} characters; found {_describe(names)}). {what_to_do}")
+    if labels.max() >= len(names):
+        raise DataError(f"{path} names {len(names)} classes but the batches use label {labels.max()}. "
+                        f"{what_to_do}")
+    return [n.decode("utf-8", errors="replace") if isinstance(n, bytes) else n for n in names]
 
 
 def load_cifar(name: str, root: str | os.PathLike | None = None) -> ImageSet:
@@ -213,11 +294,7 @@ def load_cifar(name: str, root: str | os.PathLike | None = None) -> ImageSet:
                                f"a folder that has it.")
     x_train, y_train = _read_batches(spec, folder, spec.train_files, what_to_do)
     x_test, y_test = _read_batches(spec, folder, spec.test_files, what_to_do)
-    names = load_pickle(folder / spec.meta_file, what_to_do).get(spec.names_key)
-    labels = np.concatenate([y_train, y_test])
-    if not isinstance(names, list) or labels.min() < 0 or labels.max() >= len(names):
-        raise DataError(f"{folder / spec.meta_file} and the labels do not match. {what_to_do}")
-    classes = [n.decode() if isinstance(n, bytes) else str(n) for n in names]
+    classes = _class_names(spec, folder / spec.meta_file, np.concatenate([y_train, y_test]), what_to_do)
     return ImageSet(spec.name, x_train, y_train, x_test, y_test, classes)
 
 
@@ -356,9 +433,9 @@ def md5sum(path: Path) -> str:
 
 def download(url: str, dest: Path, progress: Progress | None = None, timeout: float = 60) -> Path:
     """Stream ``url`` into ``dest`` (via a .part file, so an interrupted download never looks complete)."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
     try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
         with urllib.request.urlopen(url, timeout=timeout) as response, open(part, "wb") as out:
             total = int(response.headers.get("Content-Length") or 0)
             done = 0
@@ -369,15 +446,44 @@ def download(url: str, dest: Path, progress: Progress | None = None, timeout: fl
                     progress(done, total)
         if total and done != total:
             raise DataError(f"download of {url} stopped after {done:,} of {total:,} bytes; run the fetch again.")
-    except OSError as e:
-        part.unlink(missing_ok=True)
+        part.replace(dest)
+    except urllib.error.URLError as e:
+        _discard(part)
         raise DataError(f"could not download {url} ({e}). Check the internet connection, or download it "
                         f"by hand and put it at {dest}.") from None
+    except OSError as e:
+        _discard(part)
+        raise DataError(f"could not save the download of {url} as {dest} ({e.strerror or e}); nothing was "
+                        "kept.") from None
     except BaseException:
-        part.unlink(missing_ok=True)
+        _discard(part)
         raise
-    part.replace(dest)
     return dest
+
+
+def _discard(path: Path) -> None:
+    """Remove a partial download; never let the clean-up hide the error being reported."""
+    with contextlib.suppress(OSError):
+        path.unlink(missing_ok=True)
+
+
+def _check_download_place(spec: CifarSpec, root: Path, archive: Path) -> None:
+    """Before a 170 MB download: the data folder is (or can become) a writable folder, and the
+    archive's and the partial download's names are free or hold files.  Creates the data folder."""
+    where = f"Set ${DATA_ENV} (or --data-dir) to a folder you can write to."
+    if root.exists() and not root.is_dir():
+        raise DataError(f"the data folder {root} is a file, not a folder. {where}")
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        probe = root / f".probe-{os.getpid()}"
+        probe.mkdir()
+        probe.rmdir()
+    except OSError as e:
+        raise DataError(f"cannot write to the data folder {root} ({e.strerror or e}). {where}") from None
+    for path in (archive, archive.with_name(archive.name + ".part")):
+        if path.exists() and not path.is_file():
+            raise DataError(f"{path} is a folder, where the downloaded archive should go. Move or delete it "
+                            f"and run `{spec.fetch_command}` again.")
 
 
 def fetch(spec: CifarSpec | str, root: str | os.PathLike | None = None, progress: Progress | None = None) -> Path:
@@ -392,6 +498,7 @@ def fetch(spec: CifarSpec | str, root: str | os.PathLike | None = None, progress
     if has_files(spec, folder):
         return folder
     archive = root / spec.archive
+    _check_download_place(spec, root, archive)
     if not archive.is_file():
         download(spec.url, archive, progress)
     found = md5sum(archive)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +28,10 @@ DATASET_NAMES = {"moons": "Two moons", "circles": "Circles", "spirals": "Spirals
 CSV_COLUMNS = ("x1", "x2", "label")
 MAX_CSV_ROWS = 50_000
 MAX_CLASSES = 10
+MAX_LABEL_LENGTH = 40  # characters: a label is drawn in every legend and frame, so its length costs time
 MIN_ROWS = 10
+SHOWN_TEXT = 30        # characters of a user's value quoted back in a message
+NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")   # a decimal number as a label
 
 
 MAX_ABS_VALUE = 1e6  # coordinates beyond this overflow float32 arithmetic (squares, logits)
@@ -112,7 +116,8 @@ def split_data(x: np.ndarray, y: np.ndarray, test_fraction: float = 0.2, seed: i
     stratify = y if counts.min() >= 2 and n_test >= len(counts) and n - n_test >= len(counts) else None
     x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=n_test, random_state=seed,
                                                         stratify=stratify)
-    if standardize:
+    if standardize:    # in float64: near ±1e6 float32 is 0.06 apart and would merge nearby points
+        x_train, x_test = np.asarray(x_train, np.float64), np.asarray(x_test, np.float64)
         mean, std = x_train.mean(0), x_train.std(0)
         std[std == 0] = 1.0
         x_train, x_test = (x_train - mean) / std, (x_test - mean) / std
@@ -136,7 +141,9 @@ def square_extent(x: np.ndarray, margin: float = 0.12) -> tuple[float, float, fl
 def read_csv(source: bytes | str | Path | io.IOBase) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """(x, y, class names) from a CSV with the columns x1, x2, label; raises :class:`CSVError`.
 
-    Labels may be numbers or words; they become classes 0, 1, … in sorted order.
+    x is float64 (the split standardises it before the networks' float32).  Labels may be
+    numbers or words of at most MAX_LABEL_LENGTH characters; they become classes 0, 1, … in
+    sorted order.  Numerically equal labels (``1``, ``1.0``, ``01``) are one class, named ``1``.
     """
     if isinstance(source, bytes):
         source = io.BytesIO(source)
@@ -150,17 +157,23 @@ def read_csv(source: bytes | str | Path | io.IOBase) -> tuple[np.ndarray, np.nda
     missing = [c for c in CSV_COLUMNS if c not in frame.columns]
     if missing:
         raise CSVError(f"missing column(s) {', '.join(missing)}: the CSV needs a header row with "
-                       f"x1, x2, label (found: {', '.join(frame.columns[:8]) or 'nothing'})")
+                       f"x1, x2, label (found: {', '.join(map(_shown, frame.columns[:8])) or 'nothing'})")
     if len(frame) > MAX_CSV_ROWS:
         raise CSVError(f"more than {MAX_CSV_ROWS:,} rows; use at most {MAX_CSV_ROWS:,} points")
     if len(frame) < MIN_ROWS:
         raise CSVError(f"only {len(frame)} rows; need at least {MIN_ROWS} points")
-    x = np.stack([_numeric_column(frame, c) for c in ("x1", "x2")], 1).astype(np.float32)
+    x = np.stack([_numeric_column(frame, c) for c in ("x1", "x2")], 1)
     labels = frame["label"].str.strip()
     empty = labels == ""
     if empty.any():
         raise CSVError(f"column label has {int(empty.sum())} missing value(s), first in data row "
                        f"{int(np.argmax(empty.to_numpy())) + 1}")
+    long = labels.str.len() > MAX_LABEL_LENGTH
+    if long.any():
+        first = int(np.argmax(long.to_numpy()))
+        raise CSVError(f"the label in data row {first + 1} is {len(labels.iloc[first]):,} characters long "
+                       f"({_shown(labels.iloc[first])}); labels can have at most {MAX_LABEL_LENGTH}")
+    labels = labels.map(_normal_label)
     classes = sorted(labels.unique(), key=_label_key)
     if len(classes) < 2:
         raise CSVError(f"need at least 2 classes, but every row has label {classes[0]!r}")
@@ -176,7 +189,8 @@ def _numeric_column(frame: pd.DataFrame, column: str) -> np.ndarray:
     bad_text = np.isnan(values) & ~text.str.lower().isin(["", "nan", "na", "null", "none"]).to_numpy()
     if bad_text.any():
         first = int(np.argmax(bad_text))
-        raise CSVError(f"column {column} has non-numeric values, e.g. {text.iloc[first]!r} in data row {first + 1}")
+        raise CSVError(f"column {column} has non-numeric values, e.g. {_shown(text.iloc[first])} in data row "
+                       f"{first + 1}")
     bad = ~np.isfinite(values)
     if bad.any():
         first = int(np.argmax(bad))
@@ -185,9 +199,24 @@ def _numeric_column(frame: pd.DataFrame, column: str) -> np.ndarray:
     huge = np.abs(values) > MAX_ABS_VALUE
     if huge.any():
         first = int(np.argmax(huge))
-        raise CSVError(f"column {column} has value {text.iloc[first]} in data row {first + 1}, beyond ±{MAX_ABS_VALUE:g}; "
+        raise CSVError(f"column {column} has value {text.iloc[first][:SHOWN_TEXT]} in data row {first + 1}, beyond ±{MAX_ABS_VALUE:g}; "
                        "the networks train in float32, so rescale the data first")
     return values
+
+
+def _shown(text: str) -> str:
+    """A user's value quoted in a message: its repr, cut to SHOWN_TEXT characters."""
+    return repr(text) if len(text) <= SHOWN_TEXT else repr(text[:SHOWN_TEXT]) + "…"
+
+
+def _normal_label(label: str) -> str:
+    """One spelling per number (``1.0`` and ``01`` → ``1``, ``2.50`` → ``2.5``); words as they are."""
+    if not NUMBER.fullmatch(label):
+        return label
+    value = float(label)
+    if not math.isfinite(value):       # 1e999: too big to be a class number; keep the text
+        return label
+    return str(int(value)) if value.is_integer() and abs(value) < 2**53 else repr(value)
 
 
 def _label_key(label: str):

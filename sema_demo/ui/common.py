@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import io
 import math
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -177,6 +178,17 @@ def horizon_warning(alpha: float, switch_interval_steps: int | None, container=s
         container.caption(f"⚠️ The EMA horizon (≈ {horizon:,.0f} steps) is much longer than the switch "
                           f"interval ({switch_interval_steps:,} steps): after a switch φ barely moves, "
                           "so SEMA behaves like restarting from a slowly moving average.")
+
+
+def plain(text: str) -> str:
+    """User text (a CSV cell or header, a file's contents) for a Streamlit markdown string such
+    as ``st.error``, shown exactly as it was written.  It goes inside a code span, where
+    markdown makes nothing of it: no link, no image the browser would fetch, no HTML, LaTeX
+    or colour directive.  The fence is longer than any run of backticks in the text."""
+    text = " ".join(str(text).splitlines())
+    runs = [len(r) for r in re.findall(r"`+", text)]
+    fence = "`" * (max(runs, default=0) + 1)
+    return f"{fence} {text} {fence}"       # CommonMark drops one space on each side
 
 
 def what_to_notice(markdown: str, container=st) -> None:

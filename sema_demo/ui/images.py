@@ -22,7 +22,7 @@ from ..charts.training import diverged_notes, learning_curves_spec, results_tabl
 from ..datasets import images as image_data
 from ..models import IMAGE_MODEL_NAMES, IMAGE_MODELS
 from ..training import Trainer, TrainConfig
-from .common import csv_download, inline_image
+from .common import csv_download, inline_image, plain
 from .runs import TrainedRun, remember_run
 from .training import is_playing
 
@@ -70,7 +70,7 @@ def missing_data_notice(choice: Choice) -> None:
     spec = image_data.CIFAR[choice.wanted]
     if not choice.missing:     # damaged files: fetching again would keep them, so no button
         st.error(f"**{name} could not be read, so this page trains on the bundled Digits instead.**\n\n"
-                 f"{choice.problem}", icon="🚫")
+                 f"{plain(choice.problem)}", icon="🚫")
         return
     st.warning(f"**{name} is not on this computer yet, so this page trains on the bundled Digits instead.** "
                f"Fetch it once with internet:\n```\n{spec.fetch_command}\n```\nor press the button. Files go to "
@@ -89,7 +89,7 @@ def missing_data_notice(choice: Choice) -> None:
         with st.spinner("Downloading, verifying and extracting…"):
             image_data.fetch(spec, progress=progress)
     except image_data.DataError as err:
-        st.error(f"The download did not work: {err}", icon="🚫")
+        st.error(f"The download did not work: {plain(err)}", icon="🚫")
         return
     st.rerun()
 
