@@ -44,9 +44,30 @@ from torch import nn
 from torch.optim.swa_utils import AveragedModel, update_bn
 
 __all__ = ["EMA", "SwitchEMA", "SWA", "Lookahead", "NoAverage", "make_averager", "METHODS",
-           "METHOD_LABELS", "BUFFER_POLICIES"]
+           "METHOD_LABELS", "BUFFER_POLICIES", "WARMUPS", "warmup_momentum"]
 
 BUFFER_POLICIES = ("copy", "average")
+WARMUPS = ("linear", "power")
+
+
+def warmup_momentum(momentum, step: int, warmup: str | None, warmup_steps: int,
+                    ratio: float = 0.9, power: float = 2 / 3):
+    """α_t, the decay of the update at 0-based step ``step``: a float, or a tensor of α values.
+
+    Without warm-up φ starts as the initial weights, which after n updates still weigh αⁿ
+    (0.68 after 390 steps at α = 0.999), so an early switch pulls θ back toward its start.
+
+    - ``"linear"`` (the official SEMA configs): α_t = (1 − (1 − t/T)(1 − r))·α, from r·α up;
+    - ``"power"`` (ema-pytorch, diffusers): α_t = 1 − (1 + t/γ)^(−p), from 0 up, with γ chosen
+      so that the ramp reaches α at t = T: γ = T / ((1 − α)^(−1/p) − 1);
+    - from t = T on (and with ``warmup=None``), α_t = α.
+    """
+    if warmup is None or step >= warmup_steps:
+        return momentum
+    progress = step / warmup_steps
+    if warmup == "linear":
+        return (1 - (1 - progress) * (1 - ratio)) * momentum
+    return 1 - (1 + progress * ((1 - momentum) ** (-1 / power) - 1)) ** (-power)
 
 
 def _check_momentum(momentum: float) -> float:
@@ -67,6 +88,19 @@ def _check_positive_int(name: str, value: Any, allow_none: bool = False) -> int 
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
     return value
+
+
+def _check_warmup(warmup, steps, ratio, power) -> tuple:
+    if warmup is None:
+        return None, steps, float(ratio), float(power)
+    if warmup not in WARMUPS:
+        raise ValueError(f"warmup must be None or one of {WARMUPS}, got {warmup!r}")
+    steps = _check_positive_int("warmup_steps", steps)
+    if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0 <= ratio <= 1:
+        raise ValueError(f"warmup_ratio must be a number in [0, 1], got {ratio!r}")
+    if isinstance(power, bool) or not isinstance(power, (int, float)) or not power > 0:
+        raise ValueError(f"warmup_power must be a positive number, got {power!r}")
+    return warmup, steps, float(ratio), float(power)
 
 
 def _check_model(model: nn.Module) -> list[nn.Parameter]:
@@ -137,13 +171,22 @@ class EMA:
         momentum: α, the decay; φ ← α·φ + (1 − α)·θ. Horizon ≈ 1/(1 − α) steps.
         buffers: "copy" (φ takes θ's BatchNorm statistics) or "average" (floating
             buffers are averaged like parameters). Integer buffers are always copied.
+        warmup: None, "linear" or "power": ramp α up over the first ``warmup_steps``
+            updates (see :func:`warmup_momentum`), so that the initial weights fade fast.
+        warmup_steps: T, the length of the ramp in ``update()`` calls.
+        warmup_ratio: r, where the linear ramp starts (α_0 = r·α).
+        warmup_power: p of the power ramp.
     """
 
-    def __init__(self, model: nn.Module, momentum: float = 0.999, buffers: str = "copy"):
+    def __init__(self, model: nn.Module, momentum: float = 0.999, buffers: str = "copy", *,
+                 warmup: str | None = None, warmup_steps: int | None = None,
+                 warmup_ratio: float = 0.9, warmup_power: float = 2 / 3):
         self.momentum = _check_momentum(momentum)      # α, the decay
         self.buffers = buffers                          # buffer policy
+        self.warmup, self.warmup_steps, self.warmup_ratio, self.warmup_power = _check_warmup(
+            warmup, warmup_steps, warmup_ratio, warmup_power)   # the α ramp, if any
         self._pairs = _TensorPairs(model, buffers)      # φ, paired with θ
-        self.num_updates = 0                            # optimizer steps averaged so far
+        self.num_updates = 0                            # update() calls so far: the warm-up's t
 
     @property
     def module(self) -> nn.Module:
@@ -155,9 +198,15 @@ class EMA:
         """≈ how many recent steps the average remembers: 1 / (1 − α)."""
         return 1.0 / (1.0 - self.momentum)
 
+    @property
+    def current_momentum(self) -> float:
+        """α_t, the decay the next ``update()`` uses (α itself once the warm-up is over)."""
+        return warmup_momentum(self.momentum, self.num_updates, self.warmup, self.warmup_steps,
+                               self.warmup_ratio, self.warmup_power)
+
     def update(self) -> None:
-        """φ ← α·φ + (1 − α)·θ. Call after every optimizer step."""
-        self._pairs.lerp(1.0 - self.momentum)
+        """φ ← α_t·φ + (1 − α_t)·θ. Call after every optimizer step."""
+        self._pairs.lerp(1.0 - self.current_momentum)
         self.num_updates += 1
 
     def on_epoch_end(self) -> None:
@@ -169,6 +218,10 @@ class EMA:
             "momentum": self.momentum,
             "buffers": self.buffers,
             "num_updates": self.num_updates,
+            "warmup": self.warmup,
+            "warmup_steps": self.warmup_steps,
+            "warmup_ratio": self.warmup_ratio,
+            "warmup_power": self.warmup_power,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -179,6 +232,9 @@ class EMA:
         self.module.load_state_dict(state["module"])
         self.momentum = _check_momentum(state["momentum"])
         self.num_updates = int(state["num_updates"])
+        if "warmup" in state:
+            self.warmup, self.warmup_steps, self.warmup_ratio, self.warmup_power = _check_warmup(
+                state["warmup"], state["warmup_steps"], state["warmup_ratio"], state["warmup_power"])
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(momentum={self.momentum}, buffers={self.buffers!r})"
@@ -194,6 +250,7 @@ class SwitchEMA(EMA):
             default) switches at every ``on_epoch_end()`` or when you call ``switch()``.
         buffers: "copy" or "average", as for :class:`EMA`. With "average" the
             averaged floating buffers are switched into the live model too.
+        **options: ``warmup``, ``warmup_steps``, … as for :class:`EMA`.
     """
 
     def __init__(
@@ -202,8 +259,9 @@ class SwitchEMA(EMA):
         momentum: float = 0.999,
         switch_every: int | None = None,
         buffers: str = "copy",
+        **options,
     ):
-        super().__init__(model, momentum, buffers)
+        super().__init__(model, momentum, buffers, **options)
         self.switch_every = _check_positive_int("switch_every", switch_every, allow_none=True)
         self.num_switches = 0                           # how many times θ ← φ happened
 
@@ -388,17 +446,20 @@ def make_averager(
     lookahead_k: int = 5,
     lookahead_alpha: float = 0.5,
     buffers: str = "copy",
+    warmup: str | None = None,
+    warmup_steps: int | None = None,
 ):
     """Build the averager for one comparison method ("sgd" is the plain optimizer).
 
     ``switch_every`` counts ``update()`` calls; ``None`` switches SEMA at every epoch end.
+    ``warmup`` / ``warmup_steps`` ramp EMA's and SEMA's α (see :func:`warmup_momentum`).
     """
     if method == "sgd":
         return NoAverage(model)
     if method == "ema":
-        return EMA(model, momentum, buffers)
+        return EMA(model, momentum, buffers, warmup=warmup, warmup_steps=warmup_steps)
     if method == "sema":
-        return SwitchEMA(model, momentum, switch_every, buffers)
+        return SwitchEMA(model, momentum, switch_every, buffers, warmup=warmup, warmup_steps=warmup_steps)
     if method == "swa":
         return SWA(model, swa_start)
     if method == "lookahead":

@@ -42,7 +42,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .averaging import METHODS, make_averager
+from .averaging import METHODS, WARMUPS, make_averager, warmup_momentum
 from .device import pick_device
 
 __all__ = ["TrainConfig", "Data", "Trainer", "OPTIMIZERS", "SCHEDULES", "HISTORY_COLUMNS",
@@ -69,6 +69,8 @@ class TrainConfig:
     weight_decay: float = 0.0        # L2 added to the gradient, as torch.optim does
     schedule: str = "constant"       # "constant" | "cosine" (per step, down to 0 at the last step)
     ema_momentum: float = 0.99       # α, the EMA decay, for EMA and SEMA: horizon ≈ 1/(1 − α) steps
+    ema_warmup: str | None = None    # "linear" | "power" | None: ramp α up at the start (averaging.warmup_momentum)
+    ema_warmup_epochs: float = 5.0   # the ramp's length in epochs (used only with ema_warmup)
     switch_epochs: int = 1           # SEMA switches θ ← φ every this many epochs
     swa_start: int = 0               # SWA: first averaged epoch (0-based)
     lookahead_k: int = 5
@@ -97,6 +99,11 @@ class TrainConfig:
             problems.append(f"beta (the optimizer momentum) must be in [0, 1), got {self.beta!r}")
         if not 0 <= self.ema_momentum < 1:
             problems.append(f"ema_momentum α must be in [0, 1) (the EMA decay), got {self.ema_momentum!r}")
+        if self.ema_warmup is not None and self.ema_warmup not in WARMUPS:
+            problems.append(f"ema_warmup must be None or one of {WARMUPS}, got {self.ema_warmup!r}")
+        if (isinstance(self.ema_warmup_epochs, bool) or not isinstance(self.ema_warmup_epochs, (int, float))
+                or not (math.isfinite(self.ema_warmup_epochs) and self.ema_warmup_epochs > 0)):
+            problems.append(f"ema_warmup_epochs must be a positive number, got {self.ema_warmup_epochs!r}")
         if not 0 < self.lookahead_alpha <= 1:
             problems.append(f"lookahead_alpha must be in (0, 1], got {self.lookahead_alpha!r}")
         if self.weight_decay < 0 or self.swa_start < 0 or self.grid_resolution < 0 or self.train_eval_size < 0:
@@ -221,7 +228,8 @@ class Trainer:
                              "tanh/ReLU/GELU/sigmoid) on flat inputs")
         self.batched = plain if batched is None else batched
         engine = _BatchedMLP if self.batched else _PerRun
-        self._engine = engine(self.runs, initial, config, self.device, images_on_cuda)
+        self._engine = engine(self.runs, initial, config, self.device, images_on_cuda,
+                              warmup_steps=ema_warmup_steps(config, self.steps_per_epoch))
 
         self.extent = None
         if self.x_train.dim() == 2 and self.x_train.shape[1] == 2:
@@ -335,6 +343,11 @@ class Trainer:
             self._grids[r] = p.reshape(res, res, -1)
 
 
+def ema_warmup_steps(config: TrainConfig, steps_per_epoch: int) -> int:
+    """The warm-up ramp's length T in optimizer steps (at least 1)."""
+    return max(1, round(config.ema_warmup_epochs * steps_per_epoch))
+
+
 def _to(x: torch.Tensor, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
     return x.to(device, dtype) if x.is_floating_point() else x.to(device)
 
@@ -365,7 +378,7 @@ class _PerRun:
     """Any network: a module, a torch.optim optimizer and a real averager per (method, seed)."""
 
     def __init__(self, runs, initial: dict[int, nn.Module], config: TrainConfig, device: torch.device,
-                 images_on_cuda: bool):
+                 images_on_cuda: bool, warmup_steps: int):
         self.config = config
         self.seed_pos = {s: i for i, s in enumerate(config.seeds)}
         self.layout = torch.channels_last if images_on_cuda else torch.contiguous_format
@@ -376,7 +389,8 @@ class _PerRun:
             # switch_every=None: SEMA switches when the engine calls on_epoch_end (every switch_epochs).
             averager = make_averager(method, model, momentum=config.ema_momentum, switch_every=None,
                                      swa_start=config.swa_start, lookahead_k=config.lookahead_k,
-                                     lookahead_alpha=config.lookahead_alpha)
+                                     lookahead_alpha=config.lookahead_alpha,
+                                     warmup=config.ema_warmup, warmup_steps=warmup_steps)
             self.runs[(method, seed)] = _Run(model, _make_optimizer(model.parameters(), config), averager)
         self.live: list[tuple[str, int]] = []
 
@@ -481,7 +495,7 @@ class _BatchedMLP:
     """
 
     def __init__(self, runs, initial: dict[int, nn.Module], config: TrainConfig, device: torch.device,
-                 images_on_cuda: bool):
+                 images_on_cuda: bool, warmup_steps: int):
         self.config, self.runs = config, list(runs)
         self.template = initial[config.seeds[0]]
         self.layers = _mlp_layers(self.template)
@@ -500,10 +514,13 @@ class _BatchedMLP:
         self.swa_count = 0                                # epoch-end weights averaged so far by SWA
         self.seed_row = torch.tensor([config.seeds.index(s) for _, s in self.runs], device=device)
         methods = [m for m, _ in self.runs]
-        ema = 1 - config.ema_momentum
-        self.ema_weight = self._per_row([ema if m in ("ema", "sema") else 0.0 for m in methods])
-        self.lookahead_weight = self._per_row([ema if m in ("ema", "sema") else
-                                               config.lookahead_alpha if m == "lookahead" else 0.0 for m in methods])
+        self.warmup_steps = warmup_steps
+        # α per weight (rows may differ), in float64 so that 1 − α is exact before the cast to θ's
+        # dtype; the EMA weight 1 − α_t is 0 on rows that do not average.
+        self.ema_momentum = self._per_row([config.ema_momentum for _ in methods], torch.float64)
+        self.ema_rows = self._per_row([float(m in ("ema", "sema")) for m in methods], torch.float64)
+        self.ema_weight = self._ema_weight(0)
+        self.lookahead_weight = self._per_row([config.lookahead_alpha if m == "lookahead" else 0.0 for m in methods])
         self.mask = {m: self._per_row([float(x == m) for x in methods]).bool() for m in set(methods)}
 
     # ---- layout helpers
@@ -516,9 +533,9 @@ class _BatchedMLP:
             offset += size
         return list(zip(views[0::2], views[1::2]))
 
-    def _per_row(self, values: list[float]) -> torch.Tensor:
+    def _per_row(self, values: list[float], dtype: torch.dtype | None = None) -> torch.Tensor:
         """A flat tensor shaped like θ holding ``values[row]`` at every weight of that row."""
-        rows = torch.tensor(values, dtype=self.theta.dtype, device=self.theta.device)
+        rows = torch.tensor(values, dtype=dtype or self.theta.dtype, device=self.theta.device)
         return torch.cat([rows.repeat_interleave(math.prod(s[1:])) for s in self.shapes])
 
     # ---- forward and backward, written out (micrograd-style: each backward beside its forward)
@@ -589,10 +606,18 @@ class _BatchedMLP:
             denom = (v.sqrt() / math.sqrt(1 - ADAM_BETA2 ** self.num_steps)).add_(ADAM_EPS)
             theta.addcdiv_(m, denom, value=-step_size)
 
+    def _ema_weight(self, step: int) -> torch.Tensor:
+        """1 − α_t per weight for the update at 0-based ``step``: the averagers' own schedule."""
+        momentum = warmup_momentum(self.ema_momentum, step, self.config.ema_warmup, self.warmup_steps)
+        return ((1 - momentum) * self.ema_rows).to(self.theta.dtype)
+
     def _average_step(self) -> None:
-        """φ ← φ + w·(θ − φ) per row: w = 1 − α for EMA/SEMA; Lookahead's slow step every k steps."""
+        """φ ← φ + w·(θ − φ) per row: w = 1 − α_t for EMA/SEMA; Lookahead's slow step every k steps."""
+        step = self.num_steps - 1                        # this step's 0-based index
+        if self.config.ema_warmup is not None and step <= self.warmup_steps:
+            self.ema_weight = self._ema_weight(step)     # constant again once the ramp is over
         if "lookahead" in self.mask and self.num_steps % self.config.lookahead_k == 0:
-            self.phi.lerp_(self.theta, self.lookahead_weight)
+            self.phi.lerp_(self.theta, self.ema_weight + self.lookahead_weight)
             self._write_back("lookahead")                # the fast weights restart from the slow ones
         elif "ema" in self.mask or "sema" in self.mask:
             self.phi.lerp_(self.theta, self.ema_weight)

@@ -296,3 +296,67 @@ def test_make_averager_builds_every_method_and_refuses_unknown_names():
 def test_repr_states_the_settings():
     assert repr(SwitchEMA(TwoParams(), 0.99, switch_every=5)) == \
         "SwitchEMA(momentum=0.99, switch_every=5, buffers='copy')"
+
+
+# ------------------------------------------------------------------------------------ warm-up
+
+
+def test_warmup_formulas_step_by_step_against_hand_computation():
+    model = TwoParams(0.0, 0.0)
+    alpha, T, r, p = 0.99, 4, 0.9, 2 / 3
+    linear = EMA(model, alpha, warmup="linear", warmup_steps=T)
+    power = EMA(model, alpha, warmup="power", warmup_steps=T)
+    phi_linear, phi_power = 0.0, 0.0
+    for t in range(7):
+        set_weights(model, [float(t + 1), 0.0])
+        a_linear = (1 - (1 - t / T) * (1 - r)) * alpha if t < T else alpha
+        gamma = T / ((1 - alpha) ** (-1 / p) - 1)
+        a_power = min(alpha, 1 - (1 + t / gamma) ** (-p))
+        assert linear.current_momentum == pytest.approx(a_linear, rel=1e-12)
+        assert power.current_momentum == pytest.approx(a_power, rel=1e-12)
+        linear.update()
+        power.update()
+        phi_linear = a_linear * phi_linear + (1 - a_linear) * (t + 1)
+        phi_power = a_power * phi_power + (1 - a_power) * (t + 1)
+        assert linear.module.w[0].item() == pytest.approx(phi_linear, rel=1e-12)
+        assert power.module.w[0].item() == pytest.approx(phi_power, rel=1e-12)
+    assert linear.current_momentum == power.current_momentum == alpha
+    assert EMA(model, 0.99).current_momentum == 0.99                 # the default: no warm-up
+
+
+def _warmup_engine_config(warmup):
+    from sema_demo.training import TrainConfig
+    return TrainConfig(methods=("sgd", "ema", "sema", "lookahead"), seeds=(0, 1), epochs=4, batch_size=16,
+                       ema_momentum=0.9, lookahead_k=3, ema_warmup=warmup, ema_warmup_epochs=1.5, device="cpu")
+
+
+@pytest.mark.parametrize("warmup", ["linear", "power"])
+def test_engine_warmup_batched_path_equals_generic_path(warmup):
+    """float64, so a second formula (not rounding) would show; the ramp ends mid-epoch 2."""
+    from sema_demo.training import Trainer
+    from tests.test_training import blobs, weights
+    data = blobs(dtype=torch.float64)
+    model_fn = lambda: mlp(2, (8,), 2).double()  # noqa: E731
+    generic = Trainer(data, model_fn, _warmup_engine_config(warmup), batched=False)
+    batched = Trainer(data, model_fn, _warmup_engine_config(warmup), batched=True)
+    plain = Trainer(data, model_fn, _warmup_engine_config(None), batched=True)
+    generic.run(), batched.run(), plain.run()
+    assert generic.steps_per_epoch == 3     # so the ramp is round(1.5 · 3) = 4 or 5 steps
+    for run in generic.runs:
+        torch.testing.assert_close(weights(generic.models()[run]), weights(batched.models()[run]),
+                                   rtol=0, atol=1e-12)
+    averager = generic._engine.runs[("sema", 0)].averager
+    assert averager.warmup == warmup and averager.warmup_steps in (4, 5)
+    # the warm-up changes EMA and SEMA, and only them
+    assert not torch.allclose(weights(plain.models()[("ema", 0)]), weights(batched.models()[("ema", 0)]))
+    torch.testing.assert_close(weights(plain.models()[("sgd", 0)]), weights(batched.models()[("sgd", 0)]),
+                               rtol=0, atol=0)
+
+
+def test_engine_warmup_settings_are_validated():
+    from sema_demo.training import TrainConfig
+    with pytest.raises(ValueError, match="ema_warmup must be None or one of"):
+        TrainConfig(ema_warmup="cosine")
+    for bad in (0, -1.0, float("nan"), True):
+        with pytest.raises(ValueError, match="ema_warmup_epochs must be a positive number"):
+            TrainConfig(ema_warmup="linear", ema_warmup_epochs=bad)
