@@ -74,3 +74,23 @@ def test_variants_are_checked():
         TrainConfig(methods=("x",), variants={"x": Variant("sema", ema_momentum=1.0)})
     with pytest.raises(ValueError, match="seeds"):
         measured_map(blobs(), model_fn, BASE, ALPHAS, KS, (0,), target=0.9)
+
+
+def test_toy_page_map_tab_computes_on_request_and_marks_cells():
+    from streamlit.testing.v1 import AppTest
+
+    from conftest import PAGES_DIR
+    at = AppTest.from_file(str(PAGES_DIR / "toy_datasets.py"), default_timeout=300)
+    for key, value in {"size": 100, "epochs": 5, "seeds": 1, "width": 8, "batch": 40}.items():
+        at.session_state[key] = value
+    at.run()
+    assert not at.exception
+    button = [b for b in at.button if b.key == "toy_map_run"]
+    assert button and "248 networks" in button[0].label
+    button[0].click().run()
+    assert not at.exception
+    notice = " ".join(i.value for i in at.info if "cells" in i.value)
+    assert "of 25 cells" in notice and "8 seeds per cell" in notice
+    at.radio(key="toy_map_view").set_value("Epochs saved vs SGD").run()
+    assert not at.exception and "epochs saved by SEMA vs SGD" in " ".join(i.value for i in at.info)
+    assert not [b for b in at.button if b.key == "toy_map_run"], "the map is kept for this setting"
