@@ -102,12 +102,12 @@ with right:
         st.altair_chart(ratio_map_chart(ratio_map, other, kind, current), width="stretch", key="nqm_map_chart",
                         on_select=lambda: load_selected_cell("nqm_map_chart"), selection_mode="cell")
         what_to_notice(map_notice(ratio_map, other, kind))
-        pick_ratio, pick_k, pick_go = st.columns([2, 2, 1], vertical_alignment="bottom")
+        pick_ratio, pick_k, pick_go = st.columns([2, 2, 1.2], vertical_alignment="bottom")
         pick_ratio.select_slider("Horizon ÷ K", [float(r) for r in ratio_map.horizon_ratios], key="nqm_map_ratio",
                                  format_func=lambda r: f"{r:.3g}", help="The row of the cell to load.")
         pick_k.select_slider("K (steps)", [int(k) for k in ratio_map.switch_every], key="nqm_map_k",
                              help="The column of the cell to load.")
-        pick_go.button("Load into the curves", on_click=load_picked_cell, key="nqm_map_load",
+        pick_go.button("Load cell ↑", on_click=load_picked_cell, key="nqm_map_load",
                        help="Set α = 1 − 1/(ratio × K) and K in the controls, so the curves above show this cell.")
         csv_download(ratio_map.frame(), "sema_nqm_map", label="⬇ CSV of the map")
 

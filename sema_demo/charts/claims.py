@@ -15,14 +15,14 @@ def effects_frame(report: dict) -> pd.DataFrame:
                          for c in report["claims"]])
 
 
-def effects_chart(report: dict, height_per_row: int = 26) -> alt.LayerChart:
+def effects_chart(report: dict, height_per_row: int = 30) -> alt.LayerChart:
     """Forest plot: each row's effect (dot) and 95 % interval (bar), coloured by its verdict, with 0 marked.
 
     Effects have different units (epochs, accuracy, relative change), so each row is read against 0
     and its own margin, not against the others; the x axis is symmetric-log to keep them all visible."""
     frame = effects_frame(report)
     frame = frame[np.isfinite(frame["effect"])]
-    y = alt.Y("id:N", sort=list(frame["id"]), title=None, axis=alt.Axis(labelFontSize=13))
+    y = alt.Y("id:N", sort=list(frame["id"]), title=None, axis=alt.Axis(labelFontSize=13, labelOverlap=False))
     x = alt.X("effect:Q", title="paired effect (positive favours the paper), symlog scale",
               scale=alt.Scale(type="symlog", constant=0.05))
     colour = alt.Color("verdict:N", scale=alt.Scale(domain=list(VERDICT_COLORS), range=list(VERDICT_COLORS.values())),

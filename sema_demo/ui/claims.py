@@ -45,7 +45,8 @@ def show_report(report: dict, key: str) -> None:
     st.markdown(f"**{verdict_counts(report)}** · seeds {report.get('seeds')} · {report['wall_s']:.0f} s · "
                 f"torch {report['versions'].get('torch')} · {report['versions'].get('machine', '')}")
     st.altair_chart(effects_chart(report), width="stretch", key=f"{key}_chart")
-    st.dataframe(report_table(report), hide_index=True, width="stretch", key=f"{key}_table",
+    table = report_table(report)
+    st.dataframe(table, hide_index=True, width="stretch", key=f"{key}_table", height=35 * (len(table) + 1) + 3,
                  column_config={"Page": st.column_config.LinkColumn("Page", display_text=r"/(\w+)"),
                                 "Measure": st.column_config.TextColumn("Measure", width="large")})
     with st.expander("Settings and rules", expanded=False):
