@@ -30,7 +30,7 @@ else:
     show_report(report, "shipped")
 
 st.subheader("Re-run it now (quick version)")
-st.markdown(f"The same measurements with 5 seeds and fewer timing rounds (`{QUICK_COMMAND}`). It takes a few "
+st.markdown(f"The same measurements with 5 seeds, 20 epochs and fewer timing rounds (`{QUICK_COMMAND}`). It takes a few "
             "minutes and waits for a free slot when the server is busy.")
 if st.button("▶ Run the quick scoreboard", key="claims_run", help="Trains SGD, EMA and SEMA on two settings, "
              "measures every claim and judges it. Your result appears below; the shipped report stays."):

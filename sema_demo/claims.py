@@ -131,7 +131,7 @@ class Budget:
 
 
 FULL = Budget(seeds=tuple(range(10)), epochs=None, cost_repeats=15)
-QUICK = Budget(seeds=tuple(range(5)), epochs=None, cost_repeats=5)
+QUICK = Budget(seeds=tuple(range(5)), epochs=20, cost_repeats=5)     # CI: within 5 min on a busy 2-core box
 
 
 # ---------------------------------------------------------------------------- measures
