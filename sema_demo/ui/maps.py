@@ -37,7 +37,7 @@ def map_text(result: MeasuredMap, comparison: str) -> str:
 
 def measured_map_panel(data: Data, model_fn, base: TrainConfig, target: float, settings_key: tuple) -> None:
     """The tab: what the map is, a button that computes it (progress bar, job queue), the heatmap."""
-    st.markdown(f"Where does switching help on **this** data and network? Every cell of α × switch interval is "
+    st.caption(f"Where does switching help on **this** data and network? Every cell of α × switch interval is "
                 f"trained on {MAP_SEEDS} seeds (the sidebar's settings otherwise, the sidebar's α and switch "
                 "interval aside), and SEMA is compared with EMA (same α) and with SGD seed by seed. A cell is "
                 "coloured only where the 95 % paired t interval of the difference excludes 0.")
