@@ -10,6 +10,7 @@ PAGES = [
     st.Page("app_pages/images.py", title="Image classification", icon="🖼️", url_path="images"),
     st.Page("app_pages/landscape.py", title="Flatness vs sharpness", icon="⛰️", url_path="landscape"),
     st.Page("app_pages/theory.py", title="Theory: noisy quadratic", icon="📐", url_path="theory"),
+    st.Page("app_pages/claims.py", title="Does SEMA deliver?", icon="⚖️", url_path="claims"),
 ]
 
 st.navigation(PAGES).run()

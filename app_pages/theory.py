@@ -3,15 +3,18 @@ from math import isfinite as finite
 
 import streamlit as st
 
-from sema_demo.charts.theory import loss_chart, part_chart
+from sema_demo.charts.theory import loss_chart, part_chart, ratio_map_chart
 from sema_demo.theory import SERIES_NAMES, curves_frame, summarize
 from sema_demo.ui.common import (alpha_slider, bind_url, csv_download, horizon_warning, preset_buttons, sync_url,
                                  what_to_notice)
-from sema_demo.ui.theory import (BATCH_CHOICES, CONDITION_CHOICES, DIM_CHOICES, LR_CHOICES, PARAMS, PRESET_HELP,
-                                 PRESETS, SAMPLE_CHOICES, STEP_CHOICES, SWITCH_CHOICES, affordable_samples, compute,
-                                 model_from_values, notice_text, unstable_text)
+from sema_demo.ui.common import ALPHA_CHOICES
+from sema_demo.ui.theory import (BATCH_CHOICES, CONDITION_CHOICES, DIM_CHOICES, LR_CHOICES, MAP_PARAMS, MAP_VIEWS,
+                                 PARAMS, PRESET_HELP, PRESETS, SAMPLE_CHOICES, STEP_CHOICES, SWITCH_CHOICES,
+                                 affordable_samples, compute, compute_map, load_picked_cell, load_selected_cell,
+                                 map_base, map_notice, map_size, model_from_values, notice_text, option_list,
+                                 unstable_text)
 
-bind_url(PARAMS)
+bind_url(PARAMS | MAP_PARAMS)
 
 st.title("📐 Theory: the noisy quadratic model")
 st.markdown(
@@ -32,8 +35,9 @@ with left:
     st.slider("Momentum β (optimizer)", 0.0, 0.99, key="nqm_beta", step=0.01,
               help="Heavy-ball momentum of the optimizer: v ← β·v + g, θ ← θ − η·v. Not the EMA momentum.")
     st.markdown("**Averaging**")
-    alpha_slider("nqm_alpha")
-    st.select_slider("Switch every K steps (SEMA)", SWITCH_CHOICES, key="nqm_switch",
+    alpha_slider("nqm_alpha", choices=option_list(ALPHA_CHOICES, st.session_state.nqm_alpha))
+    st.select_slider("Switch every K steps (SEMA)", option_list(SWITCH_CHOICES, st.session_state.nqm_switch),
+                     key="nqm_switch",
                      help="SEMA copies the average into the live weights, θ ← φ, after every K-th step. "
                           "The optimizer's velocity is kept, as in the library's SwitchEMA.")
     st.markdown("**Problem**")
@@ -49,7 +53,7 @@ with left:
                           "10–90 % band shows how much one run varies. 0 turns the simulation off.")
     st.number_input("Seed", 0, 10_000, key="nqm_seed", help="Changes the Monte-Carlo noise draws.")
     st.toggle("Log-scale steps", key="nqm_logx", help="Stretch the early steps, where EMA's lag shows.")
-sync_url(PARAMS)
+sync_url(PARAMS | MAP_PARAMS)
 
 cfg = model_from_values(st.session_state)
 samples = affordable_samples(cfg, st.session_state.nqm_samples)
@@ -77,12 +81,35 @@ with right:
         col.metric(f"{SERIES_NAMES[s]}, final", f"{value:.3g}" if finite(value) else "diverged", delta=vs_ema,
                    delta_color="inverse", help="Expected loss at the last step.")
     what_to_notice(notice_text(cfg, summary))
-    bias_col, var_col = st.columns(2)
-    bias_col.altair_chart(part_chart(curves, "bias", log_steps=logx), width="stretch")
-    var_col.altair_chart(part_chart(curves, "variance", log_steps=logx), width="stretch")
-    st.caption("Bias: the loss of the mean path, what is left of the start (EMA's lag lives here). "
-               "Variance: what the gradient noise adds. Their sum is the line above.")
     csv_download(curves_frame(curves, mc), "sema_nqm_curves", label="⬇ CSV of the curves")
+    parts_tab, map_tab = st.tabs(["Bias and variance", "🗺️ Map: when does SEMA help?"])
+    with parts_tab:
+        bias_col, var_col = st.columns(2)
+        bias_col.altair_chart(part_chart(curves, "bias", log_steps=logx), width="stretch")
+        var_col.altair_chart(part_chart(curves, "variance", log_steps=logx), width="stretch")
+        st.caption("Bias: the loss of the mean path, what is left of the start (EMA's lag lives here). "
+                   "Variance: what the gradient noise adds. Their sum is the line above.")
+    with map_tab:
+        ratio_map = compute_map(map_base(cfg), map_size(cfg))
+        st.markdown(f"Every cell is this model run exactly with its own α and K ({len(ratio_map.switch_every)}² "
+                    f"cells of {cfg.steps:,} steps; everything else as set on the left). Up: a longer EMA memory "
+                    "relative to the switch interval; right: rarer switches.")
+        st.radio("Show", tuple(MAP_VIEWS), key="nqm_map_view", horizontal=True,
+                 help="Final loss: expected loss after the last step. Steps: first step at or below 2 × the cell's "
+                      "best final loss of SGD, EMA and SEMA (0: only SEMA gets there; ∞: only the other).")
+        other, kind = MAP_VIEWS[st.session_state.nqm_map_view]
+        current = (1 / (1 - cfg.alpha) / cfg.switch_every, cfg.switch_every) if cfg.alpha > 0 else None
+        st.altair_chart(ratio_map_chart(ratio_map, other, kind, current), width="stretch", key="nqm_map_chart",
+                        on_select=lambda: load_selected_cell("nqm_map_chart"), selection_mode="cell")
+        what_to_notice(map_notice(ratio_map, other, kind))
+        pick_ratio, pick_k, pick_go = st.columns([2, 2, 1.2], vertical_alignment="bottom")
+        pick_ratio.select_slider("Horizon ÷ K", [float(r) for r in ratio_map.horizon_ratios], key="nqm_map_ratio",
+                                 format_func=lambda r: f"{r:.3g}", help="The row of the cell to load.")
+        pick_k.select_slider("K (steps)", [int(k) for k in ratio_map.switch_every], key="nqm_map_k",
+                             help="The column of the cell to load.")
+        pick_go.button("Load cell ↑", on_click=load_picked_cell, key="nqm_map_load",
+                       help="Set α = 1 − 1/(ratio × K) and K in the controls, so the curves above show this cell.")
+        csv_download(ratio_map.frame(), "sema_nqm_map", label="⬇ CSV of the map")
 
 with st.expander("The model and its recurrence, in plain words", expanded=False):
     st.markdown(

@@ -10,6 +10,7 @@ from sema_demo.charts.training import diverged_notes, learning_curves_spec, resu
 from sema_demo.datasets.toy import DATASET_NAMES, DATASETS, MAX_CSV_ROWS, CSVError, csv_data, points_frame, toy_data
 from sema_demo.models import ACTIVATIONS, mlp
 from sema_demo.training import TrainConfig
+from sema_demo.ui.maps import measured_map_panel
 from sema_demo.ui.common import (Param, alpha_slider, bind_url, csv_download, figure_downloads, horizon_warning,
                                  inline_image, plain, preset_buttons, sync_url, what_to_notice)
 from sema_demo.ui.runs import TrainedRun, remember_run
@@ -162,3 +163,9 @@ if trainer is not None:
         csv_download(trainer.frame(), f"sema_toy_{data.name}_metrics", "⬇ Metrics (CSV)", container=metrics)
         pictures.caption("The decision panels as shown above:")
         figure_downloads(panels(trainer), f"sema_toy_{data.name}_boundaries", container=pictures)
+
+map_tab, = st.tabs(["🗺️ Map: when does SEMA help? (α × switch interval, measured)"])
+with map_tab:
+    _, map_model, map_base = build()
+    measured_map_panel(data, map_model, map_base, target, (tuple(str(s[k]) for k in PARAMS if k not in (
+        "alpha", "switch", "seeds", "methods")), settings[1]))

@@ -11,6 +11,11 @@ with numpy's BLAS limited to one thread: the products are small, and on a shared
 machine a second BLAS thread mostly measures the neighbours (3× slower under load).  The
 same exact call with the default BLAS threads is printed as context.
 
+The map (``theory.default_map``, the Theory page's tab): 30 × 30 cells of (EMA horizon ÷ K, K)
+at 1,000 steps, against the same cells computed one ``exact_curves`` call each.  900 single
+calls would take a minute, so the singles are timed on 30 cells spread over the grid (one per
+column, rows cycling) and scaled to 900.
+
     python benchmarks/bench_theory.py [--quick] [--check]
 """
 from __future__ import annotations
@@ -21,9 +26,10 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from benchlib import Report, alternate, header, median, parse_args
-from sema_demo.theory import NQM, SERIES, exact_curves, monte_carlo
+from sema_demo.theory import NQM, SERIES, default_map, exact_curves, monte_carlo
 
 EXACT_BOUND_S = 0.2   # the issue's bound for 100 dimensions × 10,000 steps × 3 methods
+MAP_BOUND_S = 2.0     # the issue's bound for a 30 × 30 map of 1,000 steps
 
 
 def main() -> None:
@@ -60,7 +66,26 @@ def main() -> None:
     if not args.quick:
         report.ratio("exact_seconds_over_0.2s_bound", exact / EXACT_BOUND_S, 1.0)
     report.ratio(f"exact_vs_monte_carlo_{samples}", exact / median(times["monte_carlo"]), 0.1)
+    map_ratios(report, args.quick, repeats)
     report.finish(args.check)
+
+
+def map_ratios(report: Report, quick: bool, repeats: int) -> None:
+    """The 30 × 30 map against its bound and against one exact_curves call per cell."""
+    size, base = (10, NQM(steps=200)) if quick else (30, NQM(steps=1000))
+    grid = default_map(base, size)
+    sample = [replace(base, alpha=float(grid.alpha[(3 * j) % size, j]), switch_every=int(k))
+              for j, k in enumerate(grid.switch_every)]
+    with threadpool_limits(limits=1, user_api="blas"):
+        times = alternate({"map": lambda: default_map(base, size),
+                           "singles": lambda: [exact_curves(c) for c in sample]}, repeats)
+    scaled = [t * size * size / len(sample) for t in times["singles"]]
+    whole, singles = median(times["map"]), median(scaled)
+    report.time(f"theory_map_{size}x{size}_{base.steps}_steps", times["map"])
+    report.time(f"exact_curves_{size * size}_singles_estimated", scaled)
+    if not quick:
+        report.ratio("theory_map_seconds_over_2s_bound", whole / MAP_BOUND_S, 1.0)
+    report.ratio(f"theory_map_vs_{size * size}_singles", whole / singles, 0.1)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,12 @@ Candidates alternate A, B, C, … after a warm-up and the medians are compared:
 
 - three_methods_vs_one_model:  engine ÷ plain, target ≤ 1.0 (all three for the price of one);
 - fifteen_runs_vs_one_model:   engine×5 ÷ plain, target ≤ 2.0.
+
+The measured map (``sema_demo.maps``, the Decision boundaries page's map tab) on the page's
+default (moons 800 points, MLP 2-32-32-2 ReLU, momentum SGD lr 0.3, batch 16, 40 epochs):
+5 α × 5 switch intervals × 8 seeds × 3 methods in one run, timed once (it is long):
+
+- measured_map_seconds_over_60s_bound: its wall time ÷ 60 s, target ≤ 1.0.
 """
 from __future__ import annotations
 
@@ -82,7 +88,22 @@ def main() -> None:
     plain = median(times["plain_one_model"])
     report.ratio("three_methods_vs_one_model", median(times["engine_3_methods"]) / plain, 1.0)
     report.ratio("fifteen_runs_vs_one_model", median(times["engine_5_seeds_x_3_methods"]) / plain, 2.0)
+    map_ratio(report, args.quick)
     report.finish(args.check)
+
+
+def map_ratio(report: Report, quick: bool) -> None:
+    """The toy default's 5 × 5 × 8 seeds × 3 methods measured map against its 60 s bound."""
+    from functools import partial
+
+    from sema_demo.maps import measured_map
+    data = toy_data("moons", 800, 0.3, 0.2)
+    base = TrainConfig(epochs=2 if quick else 40, batch_size=16, optimizer="momentum", lr=0.3, device="cpu")
+    result = measured_map(data, partial(mlp, 2, (32, 32), 2, "relu"), base, (0.8, 0.9, 0.95, 0.98, 0.99),
+                          (1, 2, 3, 5, 10), range(8), target=0.95)
+    report.time(f"measured_map_5x5x8x3_{base.epochs}_epochs", result.seconds)
+    if not quick:
+        report.ratio("measured_map_seconds_over_60s_bound", result.seconds / 60.0, 1.0)
 
 
 if __name__ == "__main__":

@@ -38,7 +38,7 @@ Series names: "sgd" is θ of plain SGD (EMA's θ is the same path), "ema" is EMA
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -472,3 +472,267 @@ def curves_frame(curves: Curves, mc: MonteCarlo | None = None) -> pd.DataFrame:
                      f"mc_q{mc.quantiles[0]:g}": mc.low[s], f"mc_q{mc.quantiles[1]:g}": mc.high[s]}
         frames.append(pd.DataFrame(part))
     return pd.concat(frames, ignore_index=True)
+
+
+# ------------------------------------------------------------------------------ maps
+
+# The second moments E[x·xᵀ] of x = (θ, v, φ) follow the same recurrence as the covariance,
+# X ← A·X·Aᵀ + c·b·bᵀ (the mean needs no separate path: E[x·xᵀ] = C + m·mᵀ).  A map keeps
+# the six entries of the symmetric X plus a constant 1, so that one step is ONE 7×7 matrix
+# and the noise rides along: x̂ ← Ĝ·x̂ with Ĝ = [[G, g], [0, 1]].
+_PAIRS = np.array([(0, 0), (0, 1), (1, 1), (0, 2), (1, 2), (2, 2)])
+_THETA2, _PHI2 = 0, 5     # where E[θ²] and E[φ²] sit among the six entries
+
+
+def _moment_map(M: np.ndarray) -> np.ndarray:
+    """(D, 6, 6): X ↦ M·X·Mᵀ on the upper-triangle entries of a symmetric 3×3 X."""
+    (i, j), (k, l) = _PAIRS.T[:, :, None], _PAIRS.T[:, None, :]
+    return M[:, i, k] * M[:, j, l] + (k != l) * M[:, i, l] * M[:, j, k]
+
+
+def _homogeneous(G: np.ndarray, g: np.ndarray) -> np.ndarray:
+    """(D, 7, 7) [[G, g], [0, 1]]: an affine map of the six entries as one matrix."""
+    out = np.zeros((len(G), 7, 7))
+    out[:, :6, :6], out[:, :6, 6], out[:, 6, 6] = G, g, 1.0
+    return out
+
+
+MAP_SERIES = ("sgd", "ema", "sema")
+MAP_BLOCK = 4_000_000     # array elements per block of map cells
+MAP_DTYPE = np.float32
+
+
+@dataclass
+class GridCurves:
+    """Expected loss per step of SGD θ, EMA φ and SEMA φ for a grid of (α, K) cells."""
+
+    base: NQM                           # every setting but α and K
+    alpha: np.ndarray                   # (rows, cols) the EMA decay of each cell
+    switch_every: np.ndarray            # (cols,) K of each column
+    loss: dict[str, np.ndarray]         # MAP_SERIES -> (rows, cols, steps + 1); NaN after a divergence
+
+    def final(self, series: str) -> np.ndarray:
+        return self.loss[series][..., -1]
+
+
+def grid_curves(base: NQM, alpha: np.ndarray, switch_every) -> GridCurves:
+    """The exact expected loss of every cell of an (α, K) grid, every step, in one vectorised pass.
+
+    ``alpha`` is (rows, cols), ``switch_every`` (cols,): cell (r, c) is ``base`` with
+    α = alpha[r, c] and K = switch_every[c].  It equals :func:`exact_curves` at every cell
+    (tests/test_theory.py), only much faster: per column the cells share one block of
+    powers of the 7×7 step map, and the loss of every step is one batched matrix product.
+    SGD θ depends on neither α nor K: it is computed once.
+    """
+    alpha = np.asarray(alpha, dtype=float)
+    ks = [int(k) for k in np.ravel(switch_every)]
+    if alpha.ndim != 2 or alpha.shape[1] != len(ks):
+        raise ValueError("alpha must be (rows, cols) with one switch interval per column")
+    if not np.all((alpha >= 0) & (alpha < 1)) or min(ks) < 1:
+        raise ValueError("every α must lie in [0, 1) and every K be at least 1")
+    rows, steps = alpha.shape[0], base.steps
+    loss = {s: np.empty((rows, len(ks), steps + 1)) for s in MAP_SERIES}
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        sgd = _moment_curves(base, *step_matrices(base), min(PLAIN_CHUNK, steps), switch=False)
+        loss["sgd"][:] = np.r_[base.start_loss, sgd[0][:, 0] + sgd[1][:, 0]]
+        for col, K in enumerate(ks):
+            _grid_column(base, alpha[:, col], K, loss["ema"][:, col], loss["sema"][:, col])
+        cap = DIVERGENCE_FACTOR * base.start_loss
+        for curve in loss.values():
+            blown = np.maximum.accumulate(~(curve <= cap), axis=-1)
+            curve[blown] = np.nan
+    return GridCurves(base, alpha, np.array(ks), loss)
+
+
+class _Squares:
+    """M, M², M⁴, … of a stack (D, 7, 7), each made once: the doublings of a column share them."""
+
+    def __init__(self, M: np.ndarray):
+        self.squares = [M]
+
+    def __getitem__(self, k: int) -> np.ndarray:
+        while len(self.squares) <= k:
+            self.squares.append(self.squares[-1] @ self.squares[-1])
+        return self.squares[k]
+
+    def power(self, n: int) -> np.ndarray:
+        """Mⁿ from the binary digits of n."""
+        out, k = None, 0
+        while n:
+            if n & 1:
+                out = self[k] if out is None else out @ self[k]
+            n, k = n >> 1, k + 1
+        return out if out is not None else np.broadcast_to(np.eye(7, dtype=self.squares[0].dtype), self.squares[0].shape)
+
+
+def _right_powers(X0: np.ndarray, R: _Squares, count: int) -> np.ndarray:
+    """X0·Rʲ for j < count as (D, count, w, 7); X0 is (D, w, 7) rows.
+
+    Doubling, like :func:`_left_powers`, but rows in contiguous blocks: every product is one
+    batched matrix product that writes straight into its place.
+    """
+    D, w, _ = X0.shape
+    out = np.empty((D, count * w, 7), dtype=X0.dtype)
+    out[:, :w] = X0
+    n, k = 1, 0
+    while n < count:
+        m = min(n, count - n)
+        np.matmul(out[:, :m * w], R[k], out=out[:, n * w:(n + m) * w])
+        n, k = n + m, k + 1
+    return out.reshape(D, count, w, 7)
+
+
+def _phi_loss(step: _Squares, switch: np.ndarray | None, K: int, steps: int, read: np.ndarray,
+              start: np.ndarray, cells: int) -> np.ndarray:
+    """½ Σ h·E[φ²] at steps 1 … steps of each cell, (cells, steps), switching θ ← φ after
+    every K-th step (``switch`` the switch map, None: never); ``step`` holds the powers of Ĝ.
+
+    Step τ of a block read from the moments x̂ at the block start is rᵀ·x̂ with r the φ row
+    of the map from the block start to τ.  Both are made by doubling, and a block is about
+    √steps long, so that neither the rows (one per step of a block) nor the block starts
+    (one per block) are many:
+
+    - K ≤ √steps (and no switch): blocks of L whole periods, rows r_{qK+i} = r_i·(S·Ĝᴷ)^q;
+    - K > √steps: the period is cut into sub-blocks of B steps, starts Ĝ^(mB)·(S·Ĝᴷ)ⁿ·x̂₀.
+    """
+    D = len(read)
+    B = max(1, math.isqrt(steps))
+    shift = (np.eye(7) if switch is None else switch).astype(read.dtype)
+    if switch is None or K <= B:
+        K = B if switch is None else K
+        L = -(-B // K)
+        period = _Squares(shift @ step.power(K))                                       # S·Ĝᴷ
+        rows = _right_powers(_right_powers(read, step, K + 1)[:, 1:, 0], period, L).reshape(D, L * K, 7)
+        starts = _right_powers(start, _Squares(_transpose(period.power(L))), -(-steps // (L * K)))[:, :, 0]
+        keep = slice(0, steps)
+    else:
+        M, periods = -(-K // B), -(-steps // K)
+        rows = _right_powers(read, step, B + 1)[:, 1:, 0]
+        outer = _right_powers(start, _Squares(_transpose(shift @ step.power(K))), periods)[:, :, 0]
+        inner = _right_powers(outer, _Squares(_transpose(step.power(B))), M)          # (D, M, periods, 7)
+        starts = inner.transpose(0, 2, 1, 3).reshape(D, periods * M, 7)
+        offset = (np.arange(M)[:, None] * B + np.arange(1, B + 1)[None, :]).ravel()     # within a period
+        keep = np.flatnonzero(np.tile(offset <= K, periods))[:steps]
+    dim = D // cells
+    left = starts.reshape(cells, dim, -1, 7).transpose(0, 2, 1, 3).reshape(cells, -1, dim * 7)
+    right = rows.reshape(cells, dim, -1, 7).transpose(0, 1, 3, 2).reshape(cells, dim * 7, -1)
+    return (left @ right).reshape(cells, -1)[:, keep]
+
+
+def _grid_column(base: NQM, alphas: np.ndarray, K: int, ema: np.ndarray, sema: np.ndarray) -> None:
+    """Fill ema[r] and sema[r] (steps + 1) for the cells of one column: K fixed, α = alphas[r]."""
+    dim, steps = base.dim, base.steps
+    x0 = np.array([base.start, 0.0, base.start])
+    start = np.r_[x0[_PAIRS[:, 0]] * x0[_PAIRS[:, 1]], 1.0]
+    switch = _homogeneous(_moment_map(SWITCH[None]), np.zeros((1, 6)))[0]
+    plain_A, plain_b = step_matrices(replace(base, alpha=0.0))
+    per_chunk = max(1, MAP_BLOCK // (dim * 7 * 4 * max(1, math.isqrt(steps))))
+    for first in range(0, len(alphas), per_chunk):
+        chunk = alphas[first:first + per_chunk]
+        n = len(chunk)
+        A, b = np.repeat(plain_A[None], n, axis=0), np.repeat(plain_b[None], n, axis=0)
+        A[:, :, 2] = (1 - chunk[:, None, None]) * A[:, :, 0]
+        A[:, :, 2, 2] = chunk[:, None]
+        b[:, :, 2] = -(1 - chunk[:, None]) * base.lr
+        A, b = A.reshape(n * dim, 3, 3), b.reshape(n * dim, 3)
+        noise = np.tile(base.noise, n)[:, None] * b[:, _PAIRS[:, 0]] * b[:, _PAIRS[:, 1]]
+        step = _Squares(_homogeneous(_moment_map(A), noise).astype(MAP_DTYPE))  # Ĝ per coordinate
+        read = np.zeros((n * dim, 1, 7), dtype=MAP_DTYPE)
+        read[:, 0, _PHI2] = np.tile(0.5 * base.curvatures, n)
+        x_start = np.broadcast_to(start.astype(MAP_DTYPE), (n * dim, 1, 7))
+        rows = slice(first, first + n)
+        ema[rows, 0] = sema[rows, 0] = base.start_loss
+        ema[rows, 1:] = np.maximum(_phi_loss(step, None, K, steps, read, x_start, n), 0.0)
+        sema[rows, 1:] = ema[rows, 1:] if K > steps else \
+            np.maximum(_phi_loss(step, switch, K, steps, read, x_start, n), 0.0)
+
+
+def switch_intervals(count: int, largest: int, smallest: int = 1) -> np.ndarray:
+    """`count` log-spaced integers from `smallest` to `largest`, each at least one above the last."""
+    values = np.geomspace(smallest, largest, count).round().astype(int)
+    for i in range(1, count):
+        values[i] = max(values[i], values[i - 1] + 1)
+    return values
+
+
+def reach_steps(curves: np.ndarray, level: np.ndarray) -> np.ndarray:
+    """First step at or below `level` along the last axis, as a float (inf: never)."""
+    hit = curves <= level[..., None]
+    return np.where(hit.any(axis=-1), hit.argmax(axis=-1), np.inf).astype(float)
+
+
+@dataclass
+class RatioMap:
+    """When does SEMA help?  SEMA φ against EMA φ and SGD θ over (horizon ÷ K, K).
+
+    A ratio below 1 means SEMA is better there: a lower final loss, or fewer steps to reach
+    the cell's level (2 × the best final loss of SGD, EMA and SEMA, as on the curves).
+    Cells whose horizon r·K is below one step (no average is that short) are NaN.
+    """
+
+    horizon_ratios: np.ndarray          # (rows,) EMA horizon 1/(1 − α) ÷ K
+    switch_every: np.ndarray            # (cols,) K
+    curves: GridCurves                  # the exact curves of every cell
+    final: dict[str, np.ndarray]        # series -> (rows, cols) expected loss at the last step
+    level: np.ndarray                   # (rows, cols) the threshold of the steps-to-reach ratios
+    reach: dict[str, np.ndarray]        # series -> (rows, cols) first step at or below level (inf: never)
+    valid: np.ndarray                   # (rows, cols) bool: horizon ≥ 1 step
+
+    @property
+    def alpha(self) -> np.ndarray:
+        return self.curves.alpha
+
+    def ratio(self, other: str, kind: str = "final") -> np.ndarray:
+        """SEMA ÷ `other` ("ema" or "sgd") of the final loss (kind "final") or of the steps to
+        reach the level (kind "steps"; 0 when only SEMA gets there, inf when only `other` does)."""
+        values = self.final if kind == "final" else self.reach
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out = values["sema"] / values[other]
+        return np.where(self.valid, out, np.nan)
+
+    def frame(self) -> pd.DataFrame:
+        """One row per cell: settings, final losses, steps to the level and the four ratios."""
+        r, k = np.meshgrid(self.horizon_ratios, self.switch_every, indexing="ij")
+        data = {"horizon_ratio": r.ravel(), "switch_every": k.ravel(), "alpha": self.alpha.ravel(),
+                "horizon_steps": (r * k).ravel(), "level": self.level.ravel()}
+        for s in ("sgd", "ema", "sema"):
+            data[f"final_{s}"] = self.final[s].ravel()
+            data[f"steps_{s}"] = self.reach[s].ravel()
+        for other in ("ema", "sgd"):
+            for kind in ("final", "steps"):
+                data[f"{kind}_sema_over_{other}"] = self.ratio(other, kind).ravel()
+        return pd.DataFrame(data)
+
+
+def ratio_map(base: NQM, horizon_ratios, switch_every) -> RatioMap:
+    """The exact map over EMA horizon ÷ K (rows) and K (columns); everything else from ``base``."""
+    ratios = np.asarray(horizon_ratios, dtype=float)
+    ks = np.asarray(switch_every, dtype=int)
+    horizon = ratios[:, None] * ks[None, :]
+    valid = horizon >= 1
+    alpha = np.where(valid, 1 - 1 / np.where(valid, horizon, 1.0), 0.0)
+    curves = grid_curves(base, alpha, ks)
+    final = {s: curves.final(s) for s in MAP_SERIES}
+    level = 2 * np.fmin(np.fmin(final["sgd"], final["ema"]), final["sema"])
+    reach = {s: reach_steps(curves.loss[s], level) for s in MAP_SERIES}
+    return RatioMap(ratios, ks, curves, final, level, reach, valid)
+
+
+def default_map(base: NQM, size: int = 30) -> RatioMap:
+    """The page's map: horizon ÷ K from 1/30 to 30 and K from 1 to half the run, `size` of each."""
+    return ratio_map(base, np.geomspace(1 / 30, 30, size), switch_intervals(size, max(size, base.steps // 2)))
+
+
+def ratio_at(horizon_steps: float, switch_every: int, batch_size: float | None = None,
+             base: NQM = NQM()) -> dict[str, float]:
+    """One cell, for a single (horizon, K, noise) setting: the four ratios and what they are made of.
+
+    `horizon_steps` is 1/(1 − α); the noise is set by `batch_size` (variance hᵢ / batch size).
+    """
+    cfg = base if batch_size is None else replace(base, batch_size=float(batch_size))
+    cell = ratio_map(cfg, [horizon_steps / switch_every], [switch_every])
+    out = {f"{kind}_sema_over_{other}": float(cell.ratio(other, kind)[0, 0])
+           for other in ("ema", "sgd") for kind in ("final", "steps")}
+    out |= {f"final_{s}": float(cell.final[s][0, 0]) for s in ("sgd", "ema", "sema")}
+    out |= {f"steps_{s}": float(cell.reach[s][0, 0]) for s in ("sgd", "ema", "sema")}
+    return out | {"alpha": float(cell.alpha[0, 0]), "level": float(cell.level[0, 0])}

@@ -35,7 +35,7 @@ import math
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -46,7 +46,7 @@ from torch import nn
 from .averaging import METHODS, WARMUPS, make_averager, warmup_momentum
 from .device import pick_device
 
-__all__ = ["TrainConfig", "Data", "Trainer", "OPTIMIZERS", "SCHEDULES", "HISTORY_COLUMNS",
+__all__ = ["TrainConfig", "Variant", "Data", "Trainer", "OPTIMIZERS", "SCHEDULES", "HISTORY_COLUMNS",
            "is_plain_mlp", "batch_order", "learning_rate", "grid_points"]
 
 OPTIMIZERS = ("sgd", "momentum", "adam")
@@ -57,6 +57,16 @@ ADAM_BETA2, ADAM_EPS = 0.999, 1e-8
 EVAL_CHUNK = 4096      # examples per forward pass when evaluating a network
 EVAL_ELEMENTS = 2**16  # batched MLPs: activation elements per evaluation chunk (all runs together)
 MAX_SEED = 2**63 - 1   # torch.manual_seed takes 64-bit seeds; larger ones overflow
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A run of its own setting beside the config's methods: one averaging method with its own α
+    and/or SEMA switch interval (e.g. the cells of a map over α × switch interval in ONE run)."""
+
+    method: str                          # the averaging method it runs (averaging.METHODS)
+    ema_momentum: float | None = None    # its α (None: the config's ema_momentum)
+    switch_epochs: int | None = None     # its SEMA switch interval in epochs (None: the config's)
 
 
 @dataclass
@@ -80,14 +90,21 @@ class TrainConfig:
     device: str = "auto"             # "auto" | "cpu" | "cuda" | "mps"
     grid_resolution: int = 0         # > 0: per-epoch class-probability grid for 2D inputs
     train_eval_size: int = 10_000    # train metrics on at most this many training examples (0: skip)
+    variants: dict[str, Variant] = field(default_factory=dict)   # extra names usable in `methods`
 
     def __post_init__(self):
         self.methods, self.seeds = tuple(self.methods), tuple(int(s) for s in self.seeds)
         problems = []
+        known = set(METHODS) | set(self.variants)
         if not self.methods:
             problems.append(f"pick at least one method from {', '.join(METHODS)}")
-        elif not set(self.methods) <= set(METHODS) or len(set(self.methods)) < len(self.methods):
-            problems.append(f"methods must be distinct names from {METHODS}, got {self.methods}")
+        elif not set(self.methods) <= known or len(set(self.methods)) < len(self.methods):
+            problems.append(f"methods must be distinct names from {METHODS} or the variants, got {self.methods}")
+        for name, v in self.variants.items():
+            if name in METHODS or v.method not in METHODS or not 0 <= self.momentum_of(name) < 1 \
+                    or not isinstance(self.switch_of(name), int) or self.switch_of(name) < 1:
+                problems.append(f"variant {name!r} must be a new name running one of {METHODS} with α in [0, 1) "
+                                f"and an integer switch interval >= 1, got {v}")
         if not self.seeds or len(set(self.seeds)) < len(self.seeds):
             problems.append(f"seeds must be distinct integers, at least one, got {self.seeds}")
         elif not all(0 <= s <= MAX_SEED for s in self.seeds):
@@ -120,6 +137,18 @@ class TrainConfig:
         if problems:
             raise ValueError("; ".join(problems))
 
+    # ---- what a name in `methods` runs: a method of its own, or a variant with its own α / K
+    def method_of(self, name: str) -> str:
+        return self.variants[name].method if name in self.variants else name
+
+    def momentum_of(self, name: str) -> float:
+        value = self.variants[name].ema_momentum if name in self.variants else None
+        return self.ema_momentum if value is None else value
+
+    def switch_of(self, name: str) -> int:
+        value = self.variants[name].switch_epochs if name in self.variants else None
+        return self.switch_epochs if value is None else value
+
 
 @dataclass
 class Data:
@@ -145,6 +174,11 @@ class Data:
         if self.x_train.shape[1:] != self.x_test.shape[1:] and len(self.x_test):
             raise ValueError(f"train and test inputs differ in shape: {tuple(self.x_train.shape[1:])} "
                              f"vs {tuple(self.x_test.shape[1:])}")
+
+
+def switches_at(config: TrainConfig, name: str, epoch: int) -> bool:
+    """Does the run `name` switch θ ← φ at the end of (0-based) `epoch`?"""
+    return config.method_of(name) == "sema" and (epoch + 1) % config.switch_of(name) == 0
 
 
 def learning_rate(config: TrainConfig, step: int, total_steps: int) -> float:
@@ -266,7 +300,7 @@ class Trainer:
         for lr, x, y in self._batches(e):
             engine.step(x, y, lr)
         self.epoch = e + 1
-        switched = engine.end_epoch(e)
+        engine.end_epoch(e)
         # Divergence: non-finite live weights or buffers (a non-finite training loss makes the
         # weights so at once; BatchNorm's running_var can overflow under finite weights), or a
         # non-finite train/test loss of the evaluated weights.  Checked and fetched with the
@@ -284,7 +318,7 @@ class Trainer:
             train_loss, train_acc, test_loss, test_acc = metrics
             rows.append({"epoch": self.epoch, "method": r[0], "seed": r[1], "train_loss": train_loss,
                          "train_acc": train_acc, "test_loss": test_loss, "test_acc": test_acc,
-                         "switched": r[0] == "sema" and switched, "diverged": r in self.diverged,
+                         "switched": switches_at(self.config, r[0], e), "diverged": r in self.diverged,
                          "seconds": seconds})
         self.history.extend(rows)
         return rows
@@ -403,7 +437,8 @@ class _PerRun:
         for method, seed in runs:
             model = copy.deepcopy(initial[seed]).to(device, memory_format=self.layout)
             # switch_every=None: SEMA switches when the engine calls on_epoch_end (every switch_epochs).
-            averager = make_averager(method, model, momentum=config.ema_momentum, switch_every=None,
+            averager = make_averager(config.method_of(method), model, momentum=config.momentum_of(method),
+                                     switch_every=None,
                                      swa_start=config.swa_start, lookahead_k=config.lookahead_k,
                                      lookahead_alpha=config.lookahead_alpha,
                                      warmup=config.ema_warmup, warmup_steps=warmup_steps)
@@ -429,13 +464,11 @@ class _PerRun:
             run.optimizer.zero_grad(set_to_none=True)
             run.averager.update()
 
-    def end_epoch(self, epoch: int) -> bool:
-        """Epoch-end hooks; returns whether SEMA switched at the end of this (0-based) epoch."""
-        switch = (epoch + 1) % self.config.switch_epochs == 0
+    def end_epoch(self, epoch: int) -> None:
+        """Epoch-end hooks: SEMA runs switch on their own epochs, every other averager every epoch."""
         for method, seed in self.live:
-            if method != "sema" or switch:
+            if self.config.method_of(method) != "sema" or switches_at(self.config, method, epoch):
                 self.runs[(method, seed)].averager.on_epoch_end()
-        return switch
 
     def finite(self, runs) -> torch.Tensor:
         """(runs,) bool on the device: are all live weights θ and the floating buffers (BatchNorm
@@ -535,11 +568,11 @@ class _BatchedMLP:
         self.num_steps = 0
         self.swa_count = 0                                # epoch-end weights averaged so far by SWA
         self.seed_row = torch.tensor([config.seeds.index(s) for _, s in self.runs], device=device)
-        methods = [m for m, _ in self.runs]
+        methods = [config.method_of(m) for m, _ in self.runs]
         self.warmup_steps = warmup_steps
         # α per weight (rows may differ), in float64 so that 1 − α is exact before the cast to θ's
         # dtype; the EMA weight 1 − α_t is 0 on rows that do not average.
-        self.ema_momentum = self._per_row([config.ema_momentum for _ in methods], torch.float64)
+        self.ema_momentum = self._per_row([config.momentum_of(m) for m, _ in self.runs], torch.float64)
         self.ema_rows = self._per_row([float(m in ("ema", "sema")) for m in methods], torch.float64)
         self.ema_weight = self._ema_weight(0)
         self.lookahead_weight = self._per_row([config.lookahead_alpha if m == "lookahead" else 0.0 for m in methods])
@@ -655,16 +688,15 @@ class _BatchedMLP:
         self.theta.copy_(torch.where(self.mask[method], self.phi, self.theta))
 
     @torch.no_grad()
-    def end_epoch(self, epoch: int) -> bool:
+    def end_epoch(self, epoch: int) -> None:
         c = self.config
-        switch = (epoch + 1) % c.switch_epochs == 0
-        if "sema" in self.mask and switch:
-            self._write_back("sema")
+        due = [switches_at(c, name, epoch) for name, _ in self.runs]
+        if any(due):
+            self.theta.copy_(torch.where(self._per_row(due, torch.bool), self.phi, self.theta))   # θ ← φ
         if "swa" in self.mask and epoch >= c.swa_start:
             # the equal average of the epoch-end weights: φ ← φ + (θ − φ)/(n + 1)
             self.phi.lerp_(self.theta, self.mask["swa"].to(self.phi.dtype) / (self.swa_count + 1))
             self.swa_count += 1
-        return switch
 
     def finite(self, runs) -> torch.Tensor:
         """(runs,) bool: are all live weights θ of each run finite?  (A NaN or ∞ anywhere makes

@@ -194,3 +194,55 @@ def test_summary_and_csv_frame():
     assert len(frame) == len(SERIES) * (SMALL.steps + 1)
     assert {"step", "series", "expected_loss", "bias", "variance", "mc_mean", "mc_stderr"} <= set(frame.columns)
     np.testing.assert_allclose(frame["expected_loss"], frame["bias"] + frame["variance"])
+
+
+# ------------------------------------------------------------------------ the map
+
+@pytest.mark.parametrize("switch_every", [1, 3, 7, 11, 40, 120, 500])
+def test_grid_curves_equal_the_single_setting_curves_at_every_cell(switch_every):
+    """Every cell of a grid (small K blocks, long K cut into sub-blocks, K beyond the run)
+    equals exact_curves of that one setting."""
+    alphas = np.array([[0.0], [0.5], [0.9], [0.99]])
+    grid = theory.grid_curves(SMALL, alphas, [switch_every])
+    for row, alpha in enumerate(alphas[:, 0]):
+        single = exact_curves(replace(SMALL, alpha=alpha, switch_every=switch_every))
+        for s in theory.MAP_SERIES:
+            np.testing.assert_allclose(grid.loss[s][row, 0], single.total(s), rtol=1e-4, err_msg=(alpha, s))
+
+
+def test_ratio_map_cells_equal_the_page_summary():
+    """A few cells of the page's map: the ratios and steps-to-reach are the Theory page's numbers."""
+    base = NQM()
+    ratios, ks = np.array([0.5, 2.0, 8.0]), np.array([5, 10, 50])
+    m = theory.ratio_map(base, ratios, ks)
+    for i, r in enumerate(ratios):
+        for j, K in enumerate(ks):
+            cfg = replace(base, alpha=1 - 1 / (r * K), switch_every=int(K))
+            summary = summarize(exact_curves(cfg), {})
+            assert m.final["sema"][i, j] == pytest.approx(summary.final["sema"], rel=1e-4)
+            assert m.ratio("ema")[i, j] == pytest.approx(summary.final["sema"] / summary.final["ema"], rel=1e-4)
+            assert m.ratio("sgd")[i, j] == pytest.approx(summary.final["sema"] / summary.final["sgd"], rel=1e-4)
+            for s in ("sgd", "ema", "sema"):
+                expected = summary.reach[s]
+                assert m.reach[s][i, j] == (math.inf if expected is None else expected), (r, K, s)
+
+
+def test_ratio_map_marks_horizons_shorter_than_a_step_and_queries_one_cell():
+    m = theory.ratio_map(NQM(steps=200), [0.1, 1.0], [2, 20])
+    assert np.isnan(m.ratio("ema")[0, 0]) and not m.valid[0, 0]        # horizon 0.2 steps: no such α
+    assert np.all(np.isfinite(m.ratio("ema")[1]))
+    cell = theory.ratio_at(20, 20, batch_size=16, base=NQM(steps=200))     # horizon 20 = 1.0 × K
+    assert cell["alpha"] == pytest.approx(0.95)
+    assert cell["final_sema_over_ema"] == pytest.approx(m.ratio("ema")[1, 1], rel=1e-9)
+    frame = m.frame()
+    assert len(frame) == 4 and {"final_sema_over_ema", "steps_sema_over_sgd", "alpha"} <= set(frame.columns)
+
+
+def test_switch_intervals_are_distinct_log_spaced_integers():
+    ks = theory.switch_intervals(30, 500)
+    assert len(ks) == 30 and ks[0] == 1 and ks[-1] == 500 and np.all(np.diff(ks) >= 1)
+
+
+def test_grid_curves_cut_a_diverging_cell():
+    grid = theory.grid_curves(replace(SMALL, lr=4.5), np.array([[0.9]]), [5])
+    assert np.isnan(grid.final("sgd")[0, 0]) and np.isnan(grid.final("sema")[0, 0])

@@ -27,7 +27,7 @@ def test_page_renders_charts_numbers_and_exports():
     at = run_page(**FAST)
     assert not at.exception
     assert "noisy quadratic" in at.title[0].value
-    assert len(at.get("vega_lite_chart")) == 3          # loss, bias part, variance part
+    assert len(at.get("vega_lite_chart")) == 4          # loss, bias part, variance part, the map
     assert [m.label for m in at.metric] == ["SGD θ, final", "EMA φ, final", "SEMA φ, final", "SEMA θ, final"]
     assert "After 200 steps the expected loss is" in notice(at)
     assert at.get("download_button"), "the curves can be exported as CSV"
@@ -65,7 +65,7 @@ def test_unstable_learning_rate_says_so_and_shows_the_growth():
     assert at.error and "unstable: loss grows" in at.error[0].value
     assert "diverged" in [m.value for m in at.metric]
     assert "Nothing converges" in notice(at)
-    assert len(at.get("vega_lite_chart")) == 3
+    assert len(at.get("vega_lite_chart")) == 4          # the map of a diverging model draws too (cells n/a)
 
 
 def test_url_state_is_read_and_hostile_values_fall_back():
@@ -86,3 +86,33 @@ def test_alpha_zero_and_no_simulation():
     assert not at.exception
     assert "EMA and SEMA are SGD" in notice(at)
     assert "Dots" not in " ".join(c.value for c in at.caption)
+
+
+def map_notice(at: AppTest) -> str:
+    return " ".join(i.value for i in at.info if "cells, SEMA" in i.value)
+
+
+def test_map_tab_shows_the_ratio_map_and_loads_a_cell_into_the_curves():
+    from sema_demo.theory import default_map
+    from sema_demo.ui.theory import map_base, map_size
+    at = run_page(**FAST)
+    assert not at.exception
+    assert "SEMA ends lower than EMA" in map_notice(at) and "Best cell" in map_notice(at)
+    assert any(b.label == "⬇ CSV of the map" for b in at.get("download_button"))
+    cfg = model_from_values(at.session_state)
+    grid = default_map(map_base(cfg), map_size(cfg))
+    ratio, k = float(grid.horizon_ratios[20]), int(grid.switch_every[5])
+    at.select_slider(key="nqm_map_ratio").set_value(ratio)
+    at.select_slider(key="nqm_map_k").set_value(k)
+    at.button(key="nqm_map_load").click().run()
+    assert not at.exception
+    assert at.session_state.nqm_switch == k and at.session_state.nqm_alpha == pytest.approx(1 - 1 / (ratio * k))
+    # the curves above now show exactly that cell: the metric is the map's SEMA value
+    shown = {m.label: m.value for m in at.metric}["SEMA φ, final"]
+    assert float(shown) == pytest.approx(float(grid.final["sema"][20, 5]), rel=1e-2)
+    assert at.query_params["nqm_switch"] == str(k)
+    # the map can show the other comparisons; a link with a cell's α restores it
+    at.radio(key="nqm_map_view").set_value("SEMA ÷ SGD, steps to the level").run()
+    assert not at.exception and "sooner than SGD" in map_notice(at)
+    again = run_page(**FAST, nqm_alpha=str(at.session_state.nqm_alpha), nqm_switch=str(k))
+    assert not again.exception and again.select_slider(key="nqm_alpha").value == pytest.approx(at.session_state.nqm_alpha)

@@ -10,12 +10,13 @@ One module per topic (several pages were built side by side), all reachable from
     charts.images.prediction_grid(...)       # image predictions
     charts.landscape.contour_figure(...)     # loss-landscape slices
     charts.theory.loss_chart(curves)         # the noisy quadratic model
+    charts.claims.effects_chart(report)      # the scoreboard (and the measured map)
     charts.offline_charts()                  # notebooks: altair charts as inline SVG, no network
 """
-from . import boundaries, images, landscape, playground, style, theory, training, walk
+from . import boundaries, claims, images, landscape, playground, style, theory, training, walk
 from .notebook import offline_charts
 from .style import METHOD_COLORS, METHOD_NAMES, method_scale
 from .walk import walk_chart, walk_frame
 
-__all__ = ["boundaries", "images", "landscape", "playground", "style", "theory", "training", "walk",
+__all__ = ["boundaries", "claims", "images", "landscape", "playground", "style", "theory", "training", "walk",
            "METHOD_COLORS", "METHOD_NAMES", "method_scale", "offline_charts", "walk_chart", "walk_frame"]

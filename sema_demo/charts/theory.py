@@ -128,3 +128,88 @@ def part_chart(curves: Curves, part: str, log_steps: bool = False, height: int =
         **_line_style(),
         tooltip=["series", "step", alt.Tooltip("value:Q", title=part, format=".4g")],
     ).properties(height=height)
+
+
+# ------------------------------------------------------------------------------ the map
+
+MAP_LABELS = {("ema", "final"): "SEMA ÷ EMA, final loss", ("sgd", "final"): "SEMA ÷ SGD, final loss",
+              ("ema", "steps"): "SEMA ÷ EMA, steps to the level", ("sgd", "steps"): "SEMA ÷ SGD, steps to the level"}
+MAP_CLIP = 10.0   # ratios beyond ×/÷ 10 share the end colours
+
+
+def _edges(values: np.ndarray) -> np.ndarray:
+    """Cell edges of log-spaced centres: geometric midpoints, extended half a step at both ends."""
+    logs = np.log(np.asarray(values, dtype=float))
+    mids = (logs[1:] + logs[:-1]) / 2
+    return np.exp(np.r_[2 * logs[0] - mids[0], mids, 2 * logs[-1] - mids[-1]]) if len(logs) > 1 else \
+        np.exp(logs[0] + np.array([-0.5, 0.5]))
+
+
+def map_frame(ratio_map, other: str = "ema", kind: str = "final") -> pd.DataFrame:
+    """One row per cell: its edges, settings and the SEMA ÷ other ratio (clipped for colour)."""
+    ratio = ratio_map.ratio(other, kind)
+    x_edges, y_edges = _edges(ratio_map.switch_every), _edges(ratio_map.horizon_ratios)
+    rows = []
+    for i, r in enumerate(ratio_map.horizon_ratios):
+        for j, k in enumerate(ratio_map.switch_every):
+            value = float(ratio[i, j])
+            rows.append({"switch_every": int(k), "horizon_ratio": float(r), "alpha": float(ratio_map.alpha[i, j]),
+                         "horizon_steps": float(r * k), "x": x_edges[j], "x2": x_edges[j + 1], "y": y_edges[i],
+                         "y2": y_edges[i + 1], "ratio": value,
+                         "colour": float(np.clip(value, 1 / MAP_CLIP, MAP_CLIP)) if np.isfinite(value) or value == np.inf
+                         else np.nan,
+                         "verdict": "SEMA helps" if value < 1 else "SEMA hurts" if value > 1 else
+                         "no difference" if value == 1 else "n/a"})
+    return pd.DataFrame(rows)
+
+
+def ratio_one_contour(ratio_map, other: str = "ema", kind: str = "final") -> pd.DataFrame:
+    """The ratio-1 line (pieces, points in order) between the cell centres, traced in log–log space."""
+    import contourpy
+
+    ratio = ratio_map.ratio(other, kind)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = np.log(np.clip(ratio, 1 / MAP_CLIP, MAP_CLIP))
+    if not np.isfinite(z).any() or np.nanmin(z) >= 0 or np.nanmax(z) <= 0:
+        return pd.DataFrame(columns=["piece", "order", "switch_every", "horizon_ratio"])
+    lines = contourpy.contour_generator(np.log(ratio_map.switch_every.astype(float)), np.log(ratio_map.horizon_ratios),
+                                        np.ma.masked_invalid(z)).lines(0.0)
+    frames = [pd.DataFrame({"piece": n, "order": np.arange(len(line)), "switch_every": np.exp(line[:, 0]),
+                            "horizon_ratio": np.exp(line[:, 1])}) for n, line in enumerate(lines) if len(line) > 1]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
+        columns=["piece", "order", "switch_every", "horizon_ratio"])
+
+
+def ratio_map_chart(ratio_map, other: str = "ema", kind: str = "final", current: tuple[float, int] | None = None,
+                    height: int = 420) -> alt.LayerChart:
+    """Heatmap of SEMA ÷ other over (K, horizon ÷ K), log colour centred on 1, the ratio-1 contour
+    drawn, a point selection on the cells (name "cell") and the current setting marked."""
+    frame = map_frame(ratio_map, other, kind)
+    x = alt.X("x:Q", scale=alt.Scale(type="log", nice=False), title="switch interval K (steps, log scale)")
+    y = alt.Y("y:Q", scale=alt.Scale(type="log", nice=False), title="EMA horizon 1/(1 − α) ÷ K (log scale)")
+    pick = alt.selection_point(name="cell", fields=["horizon_ratio", "switch_every"], on="click")
+    colour = alt.Color("colour:Q", title=MAP_LABELS[(other, kind)],
+                       scale=alt.Scale(type="log", scheme="redblue", reverse=True, domain=[1 / MAP_CLIP, MAP_CLIP],
+                                       domainMid=1),
+                       legend=alt.Legend(orient="right", format="~g", values=[0.1, 0.3, 1, 3, 10], gradientLength=260))
+    cells = alt.Chart(frame).mark_rect(stroke="white", strokeWidth=0.3).encode(
+        x=x, x2="x2:Q", y=y, y2="y2:Q", color=colour,
+        opacity=alt.condition(pick, alt.value(1.0), alt.value(0.75)),
+        tooltip=[alt.Tooltip("switch_every:Q", title="K (steps)"),
+                 alt.Tooltip("horizon_ratio:Q", title="horizon ÷ K", format=".3g"),
+                 alt.Tooltip("horizon_steps:Q", title="horizon (steps)", format=",.3g"),
+                 alt.Tooltip("alpha:Q", title="α", format=".5g"),
+                 alt.Tooltip("ratio:Q", title=MAP_LABELS[(other, kind)], format=".3g"), "verdict:N"],
+    ).add_params(pick)
+    layers = [cells]
+    contour = ratio_one_contour(ratio_map, other, kind)
+    if len(contour):
+        layers.append(alt.Chart(contour).mark_line(color="black", strokeWidth=2.4).encode(
+            x=alt.X("switch_every:Q", scale=alt.Scale(type="log")), y=alt.Y("horizon_ratio:Q", scale=alt.Scale(type="log")),
+            detail="piece:N", order="order:Q"))
+    if current is not None:
+        ratio, k = current
+        layers.append(alt.Chart(pd.DataFrame({"switch_every": [k], "horizon_ratio": [ratio]})).mark_point(
+            shape="diamond", size=160, filled=True, color="#FFD400", stroke="black", strokeWidth=1.2).encode(
+            x="switch_every:Q", y="horizon_ratio:Q", tooltip=[alt.Tooltip("switch_every:Q", title="current K")]))
+    return alt.layer(*layers).properties(height=height)

@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
+import numpy as np
 import streamlit as st
 
-from ..theory import (DIVERGENCE_FACTOR, NQM, SERIES_NAMES, Curves, MonteCarlo, Summary, exact_curves,
-                      growth_per_step, monte_carlo, steady_state)
+from ..theory import (DIVERGENCE_FACTOR, NQM, SERIES_NAMES, Curves, MonteCarlo, RatioMap, Summary, default_map,
+                      exact_curves, growth_per_step, monte_carlo, steady_state)
 from .common import ALPHA_CHOICES, Param
 from .jobs import heavy_job
 
@@ -41,8 +43,8 @@ _DEFAULT = PRESETS["✅ SEMA helps"]
 PARAMS = {
     "nqm_lr": Param(_DEFAULT["nqm_lr"], choices=LR_CHOICES),
     "nqm_beta": Param(_DEFAULT["nqm_beta"], lo=0.0, hi=0.99),
-    "nqm_alpha": Param(_DEFAULT["nqm_alpha"], choices=ALPHA_CHOICES),
-    "nqm_switch": Param(_DEFAULT["nqm_switch"], choices=SWITCH_CHOICES),
+    "nqm_alpha": Param(_DEFAULT["nqm_alpha"], lo=0.0, hi=0.99999),      # any α: a map cell may set it
+    "nqm_switch": Param(_DEFAULT["nqm_switch"], lo=1, hi=SWITCH_CHOICES[-1]),
     "nqm_batch": Param(_DEFAULT["nqm_batch"], choices=BATCH_CHOICES),
     "nqm_cond": Param(_DEFAULT["nqm_cond"], choices=CONDITION_CHOICES),
     "nqm_dim": Param(_DEFAULT["nqm_dim"], choices=DIM_CHOICES),
@@ -138,4 +140,74 @@ def notice_text(cfg: NQM, summary: Summary) -> str:
         lines.append("In the long run (dashed lines): SGD " + _loss(steady["sgd"]) + ", EMA " + _loss(steady["ema"])
                      + ((", SEMA " + _loss(steady["sema"]) + " (averaged over a switch period)") if "sema" in steady
                         else "") + ".")
+    return "\n".join(f"- {line}" for line in lines)
+
+
+# ------------------------------------------------------------------------------ the map tab
+
+MAP_SIZE = 30                 # cells per axis at the default model size
+MAP_BUDGET = 30 * 30 * 100 * 1000   # cells × dimensions × steps of the default map (about a second)
+MAP_VIEWS = {"SEMA ÷ EMA, final loss": ("ema", "final"), "SEMA ÷ SGD, final loss": ("sgd", "final"),
+             "SEMA ÷ EMA, steps to the level": ("ema", "steps"), "SEMA ÷ SGD, steps to the level": ("sgd", "steps")}
+MAP_PARAMS = {"nqm_map_view": Param(next(iter(MAP_VIEWS)), choices=tuple(MAP_VIEWS))}
+
+
+def map_size(cfg: NQM) -> int:
+    """Fewer cells for bigger models, so that the map stays about as fast as the default one."""
+    return int(max(8, min(MAP_SIZE, math.sqrt(MAP_BUDGET / (cfg.dim * cfg.steps)))))
+
+
+def map_base(cfg: NQM) -> NQM:
+    """The model with α and K left out of the cache key (the map sweeps them)."""
+    return replace(cfg, alpha=0.0, switch_every=1)
+
+
+@st.cache_data(max_entries=16, show_spinner="Computing the map: every cell exactly …")
+def compute_map(base: NQM, size: int) -> RatioMap:
+    """The exact ratio map of this model, cached per setting; a slot of the job queue."""
+    with heavy_job("computations"):
+        return default_map(base, size)
+
+
+def load_cell(horizon_ratio: float, switch_every: int) -> None:
+    """Put one cell's α and K into the controls of the curves (a callback, before the widgets)."""
+    st.session_state.nqm_alpha = float(1 - 1 / (horizon_ratio * switch_every))
+    st.session_state.nqm_switch = int(switch_every)
+
+
+def load_selected_cell(chart_key: str) -> None:
+    """on_select callback of the map chart: load the clicked cell."""
+    picked = (st.session_state.get(chart_key) or {}).get("selection", {}).get("cell") or []
+    if picked and "horizon_ratio" in picked[0] and "switch_every" in picked[0]:
+        cell = picked[0]
+        if cell["horizon_ratio"] * cell["switch_every"] >= 1:
+            load_cell(float(cell["horizon_ratio"]), int(cell["switch_every"]))
+
+
+def load_picked_cell() -> None:
+    """Button callback: load the cell chosen with the two pickers."""
+    load_cell(float(st.session_state.nqm_map_ratio), int(st.session_state.nqm_map_k))
+
+
+def option_list(choices, current) -> list:
+    """A slider's standard choices plus the current value (which a map cell may have set)."""
+    return sorted(set(choices) | {current})
+
+
+def map_notice(ratio_map: RatioMap, other: str, kind: str) -> str:
+    """Where SEMA helps on this map, in words, from the computed ratios."""
+    ratio = ratio_map.ratio(other, kind)
+    valid = np.isfinite(ratio) | np.isinf(ratio)
+    helps, hurts = np.sum(ratio < 0.95), np.sum(ratio > 1.05)
+    name = "EMA" if other == "ema" else "SGD"
+    what = "ends lower" if kind == "final" else "gets to the level sooner"
+    lines = [f"Of {int(valid.sum())} cells, SEMA {what} than {name} by more than 5 % in **{int(helps)}** "
+             f"and is worse by more than 5 % in **{int(hurts)}**."]
+    finite = np.where(np.isfinite(ratio), ratio, np.nan)
+    if np.isfinite(finite).any():
+        i, j = np.unravel_index(np.nanargmin(finite), finite.shape)
+        lines.append(f"Best cell: K = {ratio_map.switch_every[j]:,}, horizon {ratio_map.horizon_ratios[i]:.2g} × K "
+                     f"(α = {ratio_map.alpha[i, j]:.4g}): ratio {finite[i, j]:.2g}.")
+    lines.append("Blue: SEMA better; red: worse; the black line is ratio 1. Click a cell (or pick one below) to "
+                 "load its α and K into the curves above.")
     return "\n".join(f"- {line}" for line in lines)
