@@ -44,6 +44,7 @@ from torch import nn
 
 from .averaging import METHODS, make_averager
 from .device import pick_device
+from .paths import PathRecorder, state_vector
 
 __all__ = ["TrainConfig", "Data", "Trainer", "OPTIMIZERS", "SCHEDULES", "HISTORY_COLUMNS",
            "is_plain_mlp", "batch_order", "learning_rate", "grid_points"]
@@ -76,6 +77,7 @@ class TrainConfig:
     device: str = "auto"             # "auto" | "cpu" | "cuda" | "mps"
     grid_resolution: int = 0         # > 0: per-epoch class-probability grid for 2D inputs
     train_eval_size: int = 10_000    # train metrics on at most this many training examples (0: skip)
+    record_paths: bool = False       # keep every run's weight path (Trainer.recorder, sema_demo.paths)
 
     def __post_init__(self):
         self.methods, self.seeds = tuple(self.methods), tuple(int(s) for s in self.seeds)
@@ -222,6 +224,10 @@ class Trainer:
         self.batched = plain if batched is None else batched
         engine = _BatchedMLP if self.batched else _PerRun
         self._engine = engine(self.runs, initial, config, self.device, images_on_cuda)
+        self.recorder = PathRecorder(self.runs, state_vector(first).numel(), self.steps_per_epoch, config.epochs,
+                                     config.switch_epochs) if config.record_paths else None
+        if self.recorder:
+            self.recorder.record(self._engine, "start")
 
         self.extent = None
         if self.x_train.dim() == 2 and self.x_train.shape[1] == 2:
@@ -243,10 +249,17 @@ class Trainer:
         live = [r for r in self.runs if r not in self.diverged]
         engine, e = self._engine, self.epoch
         engine.start_epoch(live)
+        recorder = self.recorder
         for lr, x, y in self._batches(e):
             engine.step(x, y, lr)
+            if recorder:
+                recorder.after_step(engine)
         self.epoch = e + 1
+        if recorder:
+            recorder.record(engine, "epoch")        # θ just before a switch
         switched = engine.end_epoch(e)
+        if recorder and switched and "sema" in self.config.methods:
+            recorder.record(engine, "switch")       # θ just after it (= φ)
         # Divergence: non-finite live weights (a non-finite loss makes them so at once).  Checked
         # and fetched with the metrics in ONE device sync.
         metrics = self._metrics(live)
@@ -427,6 +440,10 @@ class _PerRun:
 
     def models(self):
         return {r: run.averager.module for r, run in self.runs.items()}
+
+    def state_rows(self, average: bool) -> torch.Tensor:
+        """(runs, n): each run's flat state (parameters, floating buffers) of θ, or of φ if ``average``."""
+        return torch.stack([state_vector(run.averager.module if average else run.model) for run in self.runs.values()])
 
 
 # ----------------------------------------------------------- batched path: every run of an MLP at once
@@ -651,3 +668,8 @@ class _BatchedMLP:
                     p.copy_(t)
             out[r] = model
         return out
+
+    def state_rows(self, average: bool) -> torch.Tensor:
+        """(runs, n): each run's flat weights θ, or φ if ``average`` (row i is ``runs[i]``)."""
+        flat = self.phi if average else self.theta
+        return torch.cat([t.reshape(len(self.runs), -1) for layer in self._views(flat) for t in layer], dim=1)
