@@ -49,7 +49,7 @@ from .sharpness import LossSurface
 
 __all__ = ["PathRecorder", "RunPath", "Plane", "Projection", "PathStudy", "SurfaceGrid", "PLANES",
            "state_vector", "state_layout", "solutions_plane", "pca_plane", "project", "study_paths",
-           "surface_grid", "grid_axes", "point_losses", "PATH_COLUMNS", "MAX_STEP_SNAPSHOTS", "PATH_MEMORY_BYTES"]
+           "surface_grid", "grid_axes", "point_losses", "path_notes", "PATH_COLUMNS", "MAX_STEP_SNAPSHOTS", "PATH_MEMORY_BYTES"]
 
 MAX_STEP_SNAPSHOTS = 300          # step snapshots a run keeps at most (epoch ends and switches come on top)
 PATH_MEMORY_BYTES = 64 * 2**20    # what one trainer's recording may hold (float16 offsets, CPU)
@@ -232,6 +232,8 @@ def solutions_plane(points: dict[str, Tensor], pooled: Tensor | None = None) -> 
             residual = residual - (residual @ b)[:, None] * b
         extra, _ = _principal(residual, 2 - len(basis))
         basis = _orthonormal([*basis, *extra])
+        if len(basis) < 2:
+            raise ValueError("the weights have not moved in two directions yet")
         note = (f"The ends of {', '.join(methods)} do not span a plane (they coincide or lie on one line), "
                 "so the missing direction is the main direction of the paths.")
     names = {"sgd": "SGD", "ema": "EMA", "sema": "SEMA", "swa": "SWA", "lookahead": "Lookahead"}
@@ -306,6 +308,9 @@ class PathStudy:
     points: list[dict]                  # defining points: method, seed, x, y, (loss, filled by point_losses)
     in_plane: dict[tuple[str, str], float] = field(default_factory=dict)   # (method, weights) -> fraction
     residual: dict[tuple[str, str], float] = field(default_factory=dict)
+    length: dict[tuple[str, str], float] = field(default_factory=dict)     # true path length in weight space
+    switch_jumps: np.ndarray = field(default_factory=lambda: np.zeros(0))  # |θ after − θ before| per switch
+    distances: dict[tuple[str, str], float] = field(default_factory=dict)  # between two methods' ends
 
 
 def study_paths(recorder: PathRecorder, models: dict[tuple[str, int], nn.Module], seed: int,
@@ -327,10 +332,11 @@ def study_paths(recorder: PathRecorder, models: dict[tuple[str, int], nn.Module]
               if t is not None}
     pooled = torch.cat(list(series.values()))
     chosen = solutions_plane({m: ends[m] for m in ok}, pooled) if plane == "solutions" else pca_plane(pooled)
-    frames, in_plane, residual = [], {}, {}
+    frames, in_plane, residual, length = [], {}, {}, {}
     for (m, weights), points in series.items():
         p = project(points, chosen)
         in_plane[(m, weights)], residual[(m, weights)] = p.in_plane, p.residual
+        length[(m, weights)] = float(points.diff(dim=0).norm(dim=1).sum())
         frames.append(pd.DataFrame({"method": m, "seed": seed, "step": paths[m].steps, "epoch": paths[m].epochs,
                                     "weights": weights, "x": p.coords[:, 0], "y": p.coords[:, 1],
                                     "kind": paths[m].kinds}))
@@ -338,7 +344,44 @@ def study_paths(recorder: PathRecorder, models: dict[tuple[str, int], nn.Module]
     for m in ok:
         x, y = chosen.coords(ends[m][None].double().float())[0].tolist()
         defining.append({"method": m, "seed": seed, "x": x, "y": y})
-    return PathStudy(seed, chosen, pd.concat(frames, ignore_index=True), defining, in_plane, residual)
+    jumps = np.zeros(0)
+    if "sema" in ok:
+        kinds = np.array(paths["sema"].kinds)
+        live = paths["sema"].live
+        jumps = (live[kinds == "switch"] - live[kinds == "epoch"][:int((kinds == "switch").sum())]).norm(dim=1).numpy()
+    distances = {(a, b): float((ends[a] - ends[b]).norm()) for a in ok for b in ok if a < b}
+    return PathStudy(seed, chosen, pd.concat(frames, ignore_index=True), defining, in_plane, residual, length,
+                     jumps, distances)
+
+
+def path_notes(study: PathStudy, points: list[dict], names: dict[str, str] | None = None) -> list[str]:
+    """Plain-words observations, each computed from the measured numbers of ``study`` (markdown)."""
+    names = names or {}
+    name = lambda m: names.get(m, m)  # noqa: E731
+    notes = []
+    ranked = sorted(points, key=lambda p: p["loss"])
+    if len(ranked) > 1:
+        rest = ", then ".join(f"{name(p['method'])} ({p['loss']:.3g})" for p in ranked[1:])
+        notes.append(f"**Lowest end.** Of the ends drawn, **{name(ranked[0]['method'])}** has the lowest training "
+                     f"loss ({ranked[0]['loss']:.3g}), then {rest}.")
+    methods = {p["method"] for p in points}
+    if {"sgd", "ema"} <= methods:
+        d = study.distances[("ema", "sgd")]
+        sgd_length = study.length.get(("sgd", "live"), 0.0)
+        share = f", {d / sgd_length:.0%} of the length SGD's θ travelled ({sgd_length:.3g})" if sgd_length else ""
+        notes.append(f"**EMA vs SGD.** EMA's end φ lies {d:.3g} from SGD's end θ in weight space{share}.")
+    if len(study.switch_jumps):
+        notes.append(f"**Switches.** At each of SEMA's {len(study.switch_jumps)} switches θ jumps onto φ: "
+                     f"{np.mean(study.switch_jumps):.3g} on average in weight space (largest "
+                     f"{np.max(study.switch_jumps):.3g}), drawn as dashed jumps ending in ◆.")
+    kept = [v for v in study.in_plane.values()]
+    faithful = (f"The projected paths keep {min(kept):.0%}–{max(kept):.0%} of their true length; the rest of "
+                "the motion is out of this plane, so read the picture as a shadow.")
+    if study.plane.kind == "pca":
+        faithful = (f"The two principal directions explain {sum(study.plane.explained):.0%} of the variance of "
+                    "the pooled paths. " + faithful)
+    notes.append(f"**How faithful.** {faithful}")
+    return notes
 
 
 # ------------------------------------------------------------------------------ the surface
@@ -395,11 +438,9 @@ def point_losses(study: PathStudy, models: dict[tuple[str, int], nn.Module], x: 
                  loss_fn=F.cross_entropy) -> list[dict]:
     """Each defining point with its true loss (its own network) and the surface's value at its
     projection (equal for the solutions plane, where the point lies in the plane)."""
-    out = []
-    for point in study.points:
-        model = models[(point["method"], point["seed"])]
-        own = _surface(model, x, y, loss_fn)
-        origin, directions = _plane_state(own, study.plane)
-        at = own.losses(torch.tensor([[point["x"], point["y"]]]), directions, origin)
-        out.append({**point, "loss": own.loss(), "surface_loss": float(at[0])})
-    return out
+    nets = [models[(p["method"], p["seed"])] for p in study.points]
+    surface = _surface(nets[0], x, y, loss_fn)
+    origin, directions = _plane_state(surface, study.plane)
+    at = surface.losses(torch.tensor([[p["x"], p["y"]] for p in study.points]), directions, origin)
+    return [{**p, "loss": _surface(net, x, y, loss_fn).loss(), "surface_loss": float(value)}
+            for p, net, value in zip(study.points, nets, at)]
