@@ -49,13 +49,14 @@ from .sharpness import LossSurface
 
 __all__ = ["PathRecorder", "RunPath", "Plane", "Projection", "PathStudy", "SurfaceGrid", "PLANES",
            "state_vector", "state_layout", "solutions_plane", "pca_plane", "project", "study_paths",
-           "surface_grid", "grid_axes", "point_losses", "path_notes", "PATH_COLUMNS", "MAX_STEP_SNAPSHOTS", "PATH_MEMORY_BYTES"]
+           "surface_grid", "grid_axes", "point_losses", "path_notes", "probe_subset", "PATH_COLUMNS", "MAX_STEP_SNAPSHOTS", "PATH_MEMORY_BYTES"]
 
 MAX_STEP_SNAPSHOTS = 300          # step snapshots a run keeps at most (epoch ends and switches come on top)
 PATH_MEMORY_BYTES = 64 * 2**20    # what one trainer's recording may hold (float16 offsets, CPU)
 PCA_ROWS = 600                    # the pooled path is thinned to this many snapshots for PCA
 PLANES = {"solutions": "through the three solutions", "pca": "principal directions of the paths"}
 PATH_COLUMNS = ["method", "seed", "step", "epoch", "weights", "x", "y"]
+SURFACE_POINTS = {"flat": 1_000, "images": 500}   # examples the surface is measured on, at most (evenly spaced)
 PLANE_METHODS = ("sgd", "ema", "sema", "swa", "lookahead")   # whose ends span the solutions plane, in order
 
 
@@ -402,6 +403,13 @@ def grid_axes(study: PathStudy, resolution: int, reach: float = 0.25) -> tuple[n
     centre, half = (lo + hi) / 2, max(float((hi - lo).max()) / 2, 1e-6) * (1 + 2 * reach)
     return (np.linspace(centre[0] - half, centre[0] + half, resolution),
             np.linspace(centre[1] - half, centre[1] + half, resolution))
+
+
+def probe_subset(x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+    """At most ``SURFACE_POINTS`` evenly spaced examples (fewer for images: a grid costs a pass per point)."""
+    limit = SURFACE_POINTS["flat" if x.dim() == 2 else "images"]
+    keep = torch.linspace(0, len(x) - 1, min(len(x), limit)).round().long()
+    return x[keep.to(x.device)], y[keep.to(y.device)]
 
 
 def _surface(model: nn.Module, x: Tensor, y: Tensor, loss_fn) -> LossSurface:

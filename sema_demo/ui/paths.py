@@ -23,14 +23,14 @@ from PIL import Image
 
 from ..charts.paths import frame_steps, paths_background, paths_figure, render_paths_frame
 from ..charts.style import METHOD_NAMES
-from ..paths import PATH_COLUMNS, PLANES, PathRecorder, path_notes, point_losses, study_paths, surface_grid
+from ..paths import (PATH_COLUMNS, PLANES, PathRecorder, path_notes, point_losses, probe_subset, study_paths,
+                     surface_grid)
 from .common import Param, csv_download, figure_downloads, inline_image, what_to_notice
 from .jobs import heavy_job
 
 GRIDS = (11, 15, 21, 31, 41, 61)
 REACHES = (0.05, 0.1, 0.25, 0.5, 1.0)
 LOSSES = {"train": "training loss", "test": "test loss"}
-MAX_POINTS = 1_000        # the surface is measured on at most this many (evenly spaced) examples
 FPS = 8                   # animation frames per second while playing
 FRAMES = 120              # an animation shows about this many frames, whatever the snapshot count
 MAX_CACHED = 4
@@ -66,11 +66,6 @@ def source_from_run(run) -> PathSource:
     recorder = getattr(run, "paths", None)
     steps = recorder.steps_per_epoch if recorder is not None else 1
     return PathSource(recorder, run.models, run.data, steps, run.config.seeds[0], training=False, finished=True)
-
-
-def _subset(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    keep = torch.linspace(0, len(x) - 1, min(len(x), MAX_POINTS)).round().long()
-    return x[keep.to(x.device)], y[keep.to(y.device)]
 
 
 def _has_batchnorm(models: dict) -> bool:
@@ -168,10 +163,10 @@ def _drawn(key: str, source: PathSource, plane: str, resolution: int, reach: flo
     ident = (id(source.recorder), len(source.recorder.steps), source.seed, plane, resolution, reach, split)
     if ident not in cache:
         d = source.data
-        x, y = _subset(d.x_train, d.y_train) if split == "train" else _subset(d.x_test, d.y_test)
+        x, y = probe_subset(d.x_train, d.y_train) if split == "train" else probe_subset(d.x_test, d.y_test)
         if len(x) == 0:
             raise ValueError("there are no test examples")
-        xt, yt = _subset(d.x_train, d.y_train)
+        xt, yt = probe_subset(d.x_train, d.y_train)
         with st.spinner(f"Measuring the {LOSSES[split]} on a {resolution}×{resolution} grid…"), heavy_job("measurements"):
             study = study_paths(source.recorder, source.models, source.seed, plane)
             points = point_losses(study, source.models, xt, yt)
