@@ -4,17 +4,24 @@ Set-up (all in one place): two moons (noise 0.5), 1,000 training points; the toy
 2-32-32-2 tanh of the landscape page's quick default, trained by the shared engine
 (momentum SGD, lr 0.05, 30 epochs, batch 32) for SGD, EMA (α = 0.95) and SEMA.
 
-    RATIO slice2d_batched_over_loop   a 41×41 2-D slice of the SGD solution on the 1,000 points,
-                                      batched (functional_call + vmap) ÷ the same slice point by point
-                                      in a Python loop (weights written in place, one forward each)
-    RATIO top_eigenvalue_hvps         Hessian-vector products power iteration used (worst of the 3 methods)
-    RATIO top_eigenvalue_rel_error    |λ − λ_exact| / |λ_exact| (worst of the 3), λ_exact the eigenvalue of
-                                      largest magnitude from torch.linalg.eigvalsh of the full Hessian
+    RATIO slice2d_flops_over_dense      achieved FLOP/s of a 41×41 2-D slice of the SGD solution on the 1,000
+                                        points (batched: functional_call + vmap) ÷ the FLOP/s the machine reaches
+                                        on the same work as plain dense kernels, measured in the same run
+    RATIO slice2d_batched_over_loop_Nt  the batched slice's time ÷ the same slice point by point in a Python loop
+                                        (weights written in place, one forward each), at N = 1 and 2 threads
+    RATIO top_eigenvalue_hvps           Hessian-vector products power iteration used (worst of the 3 methods)
+    RATIO top_eigenvalue_rel_error      |λ − λ_exact| / |λ_exact| (worst of the 3), λ_exact the eigenvalue of
+                                        largest magnitude from torch.linalg.eigvalsh of the full Hessian
 
-Timings alternate batched, loop, batched, loop … after a warm-up; medians.  On a CPU a
-"# context" line repeats the slice timing with one thread: both sides do the same
-arithmetic per grid point, so batching wins only what the loop loses to per-point
-overhead (Python, kernel launches, thread start-up); on a GPU that overhead dominates.
+FLOPs are counted honestly: 2·m·n·k for every Linear of every forward pass the slice needs
+(grid points × data rows), nothing for the activations, the loss or building the points.
+The dense reference does one pass's work (points per vmapped pass × rows) with the same
+shapes: a ``torch.mm`` into a preallocated buffer per Linear and an in-place ``tanh_`` per
+Tanh; weights shared, so it is the hardware's speed on this work with no per-point overhead.
+The tanh belongs in the reference because on a CPU it costs more than the matmuls: a
+32-wide layer does 2·32 = 64 FLOPs per activation, and one tanh takes longer than 64 FLOPs
+of a dense mm (the "# dense" line shows the split and the share of dense ``torch.mm`` alone).
+Timings alternate batched, loop, dense, batched … after a warm-up; medians.
 --quick: a 2-8-8-2 MLP, a 11×11 slice on 200 points, 5 epochs.
 """
 from __future__ import annotations
@@ -46,6 +53,45 @@ def loop_slice(model_fn, surface: LossSurface, d1, d2, offsets, x, y) -> torch.T
                     p.copy_(surface.params[name] + a * d1[name] + b * d2[name])
                 out[i, j] = F.cross_entropy(probe(x), y)
     return out
+
+
+def forward_kernels(model: torch.nn.Module, x: torch.Tensor) -> list[tuple[str, int, int]]:
+    """The dense kernels of one forward pass, in order: ("mm", in, out) per Linear, ("tanh", width, 0) per Tanh."""
+    kernels: list[tuple[str, int, int]] = []
+
+    def record(module, _inputs, output):
+        kernels.append(("mm", module.in_features, module.out_features) if isinstance(module, torch.nn.Linear)
+                       else ("tanh", output.shape[-1], 0))
+
+    hooks = [m.register_forward_hook(record) for m in model.modules() if isinstance(m, (torch.nn.Linear, torch.nn.Tanh))]
+    with torch.no_grad():
+        model(x[:1])
+    for hook in hooks:
+        hook.remove()
+    return kernels
+
+
+def matmul_flops(kernels: list[tuple[str, int, int]], rows: int) -> int:
+    """2·m·n·k summed over the Linear layers of one forward pass on ``rows`` inputs."""
+    return sum(2 * rows * k * n for kind, k, n in kernels if kind == "mm")
+
+
+def dense_pass(kernels: list[tuple[str, int, int]], rows: int, device, with_tanh: bool = True):
+    """One vmapped pass's work (``rows`` = points per pass × data rows) as plain dense kernels, buffers preallocated."""
+    gen = torch.Generator().manual_seed(0)
+    steps = []
+    for kind, k, n in kernels:
+        if kind == "mm":
+            a, w = torch.randn(rows, k, generator=gen).to(device), torch.randn(k, n, generator=gen).to(device)
+            out = torch.empty(rows, n, device=device)
+            steps.append(partial(torch.mm, a, w, out=out))
+        elif with_tanh:
+            steps.append(torch.randn(rows, k, generator=gen).to(device).tanh_)
+
+    def run() -> None:
+        for step in steps:
+            step()
+    return run
 
 
 def exact_top_eigenvalue(surface: LossSurface, x, y) -> tuple[float, float, float]:
@@ -84,21 +130,35 @@ def main() -> None:
     worst_gap = float((batched - looped).abs().max() / looped.abs().max())
     print(f"# {steps}×{steps} slice: batched and loop agree to {worst_gap:.1e} (relative); "
           f"{surface.points_per_pass} points per vmapped pass", flush=True)
-    times = alternate({"batched": lambda: slice_2d(surface, d1, d2, offsets),
-                       "loop": lambda: loop_slice(model_fn, surface, d1, d2, offsets, x, y)}, repeats, sync=sync)
+    kernels = forward_kernels(surface.model, x)
+    points, per_pass = steps * steps, surface.points_per_pass
+    flops, pass_flops = points * matmul_flops(kernels, len(x)), matmul_flops(kernels, per_pass * len(x))
+    print(f"# {flops / 1e9:.3g} GFLOP of matmuls in {points} × {len(x)} forward passes", flush=True)
+    candidates = {"batched": lambda: slice_2d(surface, d1, d2, offsets),
+                  "loop": lambda: loop_slice(model_fn, surface, d1, d2, offsets, x, y),
+                  "dense": dense_pass(kernels, per_pass * len(x), device),
+                  "dense_mm": dense_pass(kernels, per_pass * len(x), device, with_tanh=False)}
 
     report = Report()
-    report.time(f"slice2d_{steps}x{steps}_batched", times["batched"])
-    report.time(f"slice2d_{steps}x{steps}_loop", times["loop"])
-    report.ratio("slice2d_batched_over_loop", median(times["batched"]) / median(times["loop"]), 0.1)
-    if device.type == "cpu":   # context: with one thread neither side pays for thread start-up and contention
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        single = alternate({"batched": lambda: slice_2d(surface, d1, d2, offsets),
-                            "loop": lambda: loop_slice(model_fn, surface, d1, d2, offsets, x, y)}, repeats)
-        torch.set_num_threads(threads)
-        print(f"# context, 1 thread: batched {median(single['batched']):.3g} s, loop {median(single['loop']):.3g} s, "
-              f"ratio {median(single['batched']) / median(single['loop']):.3g}", flush=True)
+    thread_counts = sorted({1, min(2, torch.get_num_threads())}, reverse=True) if device.type == "cpu" else [0]
+    threads = torch.get_num_threads()
+    for count in thread_counts:
+        if count:
+            torch.set_num_threads(count)
+        times = alternate(candidates, repeats, sync=sync)
+        tag = f"_{count}t" if count else ""
+        batched_flops = flops / median(times["batched"])
+        dense_flops, mm_flops = pass_flops / median(times["dense"]), pass_flops / median(times["dense_mm"])
+        report.time(f"slice2d_{steps}x{steps}_batched{tag}", times["batched"])
+        report.time(f"slice2d_{steps}x{steps}_loop{tag}", times["loop"])
+        print(f"# dense{tag}: batched {batched_flops / 1e9:.3g} GFLOP/s; the same work as dense kernels "
+              f"{dense_flops / 1e9:.3g} GFLOP/s, as dense torch.mm alone {mm_flops / 1e9:.3g} GFLOP/s "
+              f"(batched reaches {batched_flops / mm_flops:.3g} of torch.mm alone; "
+              f"tanh takes {1 - dense_flops / mm_flops:.2f} of the dense time)", flush=True)
+        if count == thread_counts[0]:
+            report.ratio("slice2d_flops_over_dense", batched_flops / dense_flops, 0.5, ">=")
+        report.ratio(f"slice2d_batched_over_loop{tag}", median(times["batched"]) / median(times["loop"]), 1.0)
+    torch.set_num_threads(threads)
 
     hvps, errors = [], []
     for (method, _), model in models.items():

@@ -57,9 +57,10 @@ __all__ = ["LossSurface", "filter_normalize", "random_directions", "slice_1d", "
 
 State = dict[str, Tensor]
 LossFn = Callable[[Tensor, Tensor], Tensor]   # (outputs, targets) -> mean loss
-# Floats in the widest activation of one pass: small enough on a CPU to stay in cache (8 MiB),
-# large on an accelerator, where fewer, bigger kernels win.
-ACTIVATION_BUDGET = {"cpu": 2 ** 21, "accelerator": 2 ** 25}
+# Floats in the widest activation of one pass: on a CPU small enough (1 MiB) that a pass's activations stay
+# in the L2 cache and its buffers are reused instead of being paged in afresh (larger passes ran slower than
+# the point-by-point loop, benchmarks/bench_sharpness.py); large on an accelerator, where fewer, bigger kernels win.
+ACTIVATION_BUDGET = {"cpu": 2 ** 18, "accelerator": 2 ** 25}
 
 
 class LossSurface:
@@ -96,10 +97,14 @@ class LossSurface:
         rows = len(self.chunks[0][0])
         self.points_per_pass = points_per_pass or int(max(1, min(256, budget // (widest * rows))))
 
-    def _mean_loss(self, state: State) -> Tensor:
+    def _mean_loss(self, state: State, fixed: State | None = None) -> Tensor:
+        state = {**(self.fixed if fixed is None else fixed), **state}
+        if len(self.chunks) == 1:   # the common case: no running sum to build
+            xb, yb = self.chunks[0]
+            return self.loss_fn(functional_call(self.model, state, (xb,)), yb)
         total = 0.0
         for xb, yb in self.chunks:
-            total = total + self.loss_fn(functional_call(self.model, {**self.fixed, **state}, (xb,)), yb) * len(xb)
+            total = total + self.loss_fn(functional_call(self.model, state, (xb,)), yb) * len(xb)
         return total / self.n
 
     def loss(self) -> float:
@@ -117,15 +122,19 @@ class LossSurface:
         origin = self.state if origin is None else origin
         names = list(directions[0])
         device = next(iter(origin.values())).device
-        stacked = {n: torch.stack([d[n].reshape(-1) for d in directions]).to(device) for n in names}
-        rest = {n: t for n, t in origin.items() if n not in stacked}
-        coords = coords.to(device=device, dtype=next(iter(stacked.values())).dtype).reshape(len(coords), -1)
-        batched = vmap(lambda point: self._mean_loss({**rest, **point}))
+        # All moved tensors side by side in one row, so one addmm builds every point of a chunk.
+        basis = torch.stack([torch.cat([d[n].reshape(-1) for n in names]) for d in directions]).to(device)
+        start = torch.cat([origin[n].reshape(-1) for n in names]).to(basis)
+        sizes = [origin[n].numel() for n in names]
+        fixed = {**self.fixed, **{n: t for n, t in origin.items() if n not in names}}
+        coords = coords.to(basis).reshape(len(coords), -1)
+        batched = vmap(lambda point: self._mean_loss(point, fixed))
         out = []
         with torch.no_grad():
             for chunk in coords.split(self.points_per_pass):
-                points = {n: (origin[n].reshape(-1) + chunk @ stacked[n]).view(len(chunk), *origin[n].shape)
-                          for n in names}
+                flat = torch.addmm(start, chunk, basis)
+                points = {n: piece.view(len(chunk), *origin[n].shape)
+                          for n, piece in zip(names, flat.split(sizes, dim=1))}
                 out.append(batched(points))
         return torch.cat(out).cpu()
 
