@@ -34,7 +34,7 @@ PARAMS = {
     "switch": Param(1, lo=1, hi=50),
     "device": Param("auto", choices=DEVICE_CHOICES),
     "target": Param(90, lo=10, hi=99),
-    **paths_params(),
+    **paths_params(grid=21),
 }
 QUICK = {"dataset": "digits", "per_class": 50, "test_size": 300, "model": "cnn", "width": 16, "epochs": 12,
          "batch": 32, "lr": 0.05, "schedule": "cosine", "alpha": 0.9, "switch": 1, "seeds": 2, "target": 90,
@@ -128,7 +128,7 @@ st.caption(f"Training: **{settings.label()}**")
 
 def draw(trainer):
     ui.draw(trainer, choice, settings, st.session_state.target / 100)
-    paths_panel(ui.KEY, source_from_trainer(trainer, is_playing(ui.KEY)))
+    paths_panel(ui.KEY, source_from_trainer(trainer, is_playing(ui.KEY)), grid=21)
 
 
 live_training(ui.KEY, lambda: ui.build(choice, settings), draw, settings=settings,

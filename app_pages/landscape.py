@@ -18,7 +18,7 @@ PARAMS = {
     "rho": Param(0.05, choices=RHOS), "clip": Param(5.0, choices=CLIPS), "points": Param(400, choices=POINTS),
     "dir_seed": Param(0, lo=0, hi=10_000), "hutchinson": Param(16, choices=(8, 16, 32, 64)),
     "start": Param("sgd", choices=METHODS), "end": Param("sema", choices=METHODS),
-    **paths_params(fine=True),
+    **paths_params(grid=41),
 }
 PRESETS = {
     "Default view (±1)": {"span": 1.0, "steps": 21, "rise": 0.1, "rho": 0.05, "clip": 5.0},
@@ -118,7 +118,7 @@ if any(clipped.values()):
 st.caption(f"Each panel: the method's first seed, ±{s.span:g} along directions 1 and 2; ★ = the solution. "
            "Same directions for every method, each filter-normalised to its own network.")
 figure_downloads(fig, "landscape_2d_slices")
-paths_panel("landscape", source_from_run(run), fine=True)
+paths_panel("landscape", source_from_run(run), grid=41)
 
 st.subheader("Sharpness measures")
 st.caption(f"Mean ± std over seeds, on {result.n_points} training points; ρ = {s.rho:g}, Δ = {s.rise:g}.")

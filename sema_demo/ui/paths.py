@@ -36,10 +36,11 @@ FRAMES = 120              # an animation shows about this many frames, whatever 
 MAX_CACHED = 4
 
 
-def paths_params(fine: bool = False) -> dict[str, Param]:
-    """The panel's URL-bound controls (the page merges them into its own PARAMS)."""
+def paths_params(grid: int = 31) -> dict[str, Param]:
+    """The panel's URL-bound controls (the page merges them into its own PARAMS); ``grid`` is the
+    default resolution (the image page's CNN costs a forward pass per point: 21; the Flatness page: 41)."""
     return {"paths_plane": Param("solutions", choices=tuple(PLANES)),
-            "paths_grid": Param(41 if fine else 31, choices=GRIDS),
+            "paths_grid": Param(grid, choices=GRIDS),
             "paths_reach": Param(0.25, choices=REACHES),
             "paths_loss": Param("train", choices=tuple(LOSSES))}
 
@@ -81,8 +82,8 @@ def _to_url(key: str, default: Any) -> None:
         st.query_params[key] = str(value)
 
 
-def _controls(key: str, fine: bool) -> None:
-    params = paths_params(fine)
+def _controls(grid: int) -> None:
+    params = paths_params(grid)
     plane, grid, reach, loss = st.columns([1.3, 1, 1, 1])
     common = {"on_change": _to_url}
     plane.selectbox("Plane", tuple(PLANES), key="paths_plane", format_func=lambda p: PLANES[p].capitalize(),
@@ -100,7 +101,7 @@ def _controls(key: str, fine: bool) -> None:
                help="The loss drawn under the paths: on the training examples or the held-out test examples.")
 
 
-def paths_panel(key: str, source: PathSource, fine: bool = False) -> None:
+def paths_panel(key: str, source: PathSource, grid: int = 31) -> None:
     """The whole panel: heading, controls, live paths or the animated surface, notes and exports."""
     st.subheader("Paths on the loss surface")
     if source.recorder is None:
@@ -109,7 +110,7 @@ def paths_panel(key: str, source: PathSource, fine: bool = False) -> None:
     if source.recorder.skipped:
         st.info(f"Paths were not recorded: {source.recorder.skipped}.", icon="📏")
         return
-    _controls(key, fine)
+    _controls(grid)
     s = st.session_state
     if source.training:
         _live(source, s.paths_plane)
