@@ -369,7 +369,7 @@ def path_notes(study: PathStudy, points: list[dict], names: dict[str, str] | Non
     if {"sgd", "ema"} <= methods:
         d = study.distances[("ema", "sgd")]
         sgd_length = study.length.get(("sgd", "live"), 0.0)
-        share = f", {d / sgd_length:.0%} of the length SGD's θ travelled ({sgd_length:.3g})" if sgd_length else ""
+        share = f", {100 * d / sgd_length:.2g} % of the length SGD's θ travelled ({sgd_length:.3g})" if sgd_length else ""
         notes.append(f"**EMA vs SGD.** EMA's end φ lies {d:.3g} from SGD's end θ in weight space{share}.")
     if len(study.switch_jumps):
         notes.append(f"**Switches.** At each of SEMA's {len(study.switch_jumps)} switches θ jumps onto φ: "
