@@ -339,7 +339,8 @@ def add_paths_parser(commands) -> None:
     paths.add_argument("--seeds", type=seed_list, default=(0,), metavar="LIST",
                        help="comma-separated seeds; the figure shows the first (default: 0)")
     paths.add_argument("--alpha", type=decay, default=None, metavar="A",
-                       help="EMA decay α: phi <- α·phi + (1-α)·theta after every step (default: 0.95 toy, 0.9 images)")
+                       help="EMA decay α: phi <- α·phi + (1-α)·theta after every step "
+                            "(default: 0.95 toy, 0.9 images)")
     paths.add_argument("--switch-every", type=positive_int, default=1, metavar="EPOCHS",
                        help="SEMA copies φ back into θ every this many epochs (default: %(default)s)")
     paths.add_argument("--data-dir", metavar="DIR", help="folder with the fetched CIFAR files")

@@ -49,7 +49,8 @@ from .sharpness import LossSurface
 
 __all__ = ["PathRecorder", "RunPath", "Plane", "Projection", "PathStudy", "SurfaceGrid", "PLANES",
            "state_vector", "state_layout", "solutions_plane", "pca_plane", "project", "study_paths",
-           "surface_grid", "grid_axes", "point_losses", "path_notes", "probe_subset", "PATH_COLUMNS", "MAX_STEP_SNAPSHOTS", "PATH_MEMORY_BYTES"]
+           "surface_grid", "grid_axes", "point_losses", "path_notes", "probe_subset", "PATH_COLUMNS",
+           "MAX_STEP_SNAPSHOTS", "PATH_MEMORY_BYTES"]
 
 MAX_STEP_SNAPSHOTS = 300          # step snapshots a run keeps at most (epoch ends and switches come on top)
 PATH_MEMORY_BYTES = 64 * 2**20    # what one trainer's recording may hold (float16 offsets, CPU)
@@ -114,13 +115,14 @@ class PathRecorder:
         n: size of one flat state (parameters and floating buffers).
         steps_per_epoch, epochs, switch_epochs: the schedule, to size the bound up front.
         max_step_snapshots: step snapshots per run at most (epoch ends and switches come on top).
-        budget_bytes: the most the recording may hold.
+        budget_bytes: the most the recording may hold (default: ``PATH_MEMORY_BYTES``).
     """
 
     def __init__(self, runs: Sequence[tuple[str, int]], n: int, steps_per_epoch: int, epochs: int,
                  switch_epochs: int, max_step_snapshots: int = MAX_STEP_SNAPSHOTS,
-                 budget_bytes: int = PATH_MEMORY_BYTES):
+                 budget_bytes: int | None = None):
         self.runs, self.n, self.steps_per_epoch = list(runs), n, steps_per_epoch
+        budget_bytes = PATH_MEMORY_BYTES if budget_bytes is None else budget_bytes
         self.averaged = [i for i, (m, _) in enumerate(self.runs) if m != "sgd"]   # rows with a φ worth keeping
         self.snapshot_bytes = (len(self.runs) + len(self.averaged)) * n * 2        # float16
         total = steps_per_epoch * epochs
@@ -369,7 +371,8 @@ def path_notes(study: PathStudy, points: list[dict], names: dict[str, str] | Non
     if {"sgd", "ema"} <= methods:
         d = study.distances[("ema", "sgd")]
         sgd_length = study.length.get(("sgd", "live"), 0.0)
-        share = f", {100 * d / sgd_length:.2g} % of the length SGD's θ travelled ({sgd_length:.3g})" if sgd_length else ""
+        share = (f", {100 * d / sgd_length:.2g} % of the length SGD's θ travelled ({sgd_length:.3g})"
+                 if sgd_length else "")
         notes.append(f"**EMA vs SGD.** EMA's end φ lies {d:.3g} from SGD's end θ in weight space{share}.")
     if len(study.switch_jumps):
         notes.append(f"**Switches.** At each of SEMA's {len(study.switch_jumps)} switches θ jumps onto φ: "

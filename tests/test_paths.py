@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 
+from sema_demo import paths
 from sema_demo.datasets import images as image_data
 from sema_demo.datasets.toy import toy_data
 from sema_demo.models import mlp, small_cnn
@@ -135,7 +136,7 @@ def test_frame_columns_and_in_plane_fractions(toy):
     assert study.plane.explained is not None and 0 < sum(study.plane.explained) <= 1 + 1e-9
 
 
-def test_the_recording_is_bounded_in_memory():
+def test_the_recording_is_bounded_in_memory(monkeypatch):
     data = toy_data("moons", 400, 0.3)
     model_fn = partial(mlp, 2, (16, 16), 2)
     n = state_vector(model_fn()).numel()
@@ -154,10 +155,14 @@ def test_the_recording_is_bounded_in_memory():
     small = PathRecorder(trainer.runs, n, trainer.steps_per_epoch, 5, 1, budget_bytes=40 * per_snapshot)
     assert small.bound_bytes <= 40 * per_snapshot and small.every > recorder.every
     # too small for the epoch ends: recording is skipped with a reason, training is not affected
-    tiny = TrainConfig(seeds=(0,), epochs=3, record_paths=True)
     skipped = PathRecorder([("sgd", 0)], n, 10, 3, 1, budget_bytes=2 * n * 2)
     assert skipped.skipped and "MB" in skipped.skipped and skipped.bound_bytes == 0
-    assert Trainer(data, model_fn, tiny).run().shape[0] == 3 * 3
+    monkeypatch.setattr(paths, "PATH_MEMORY_BYTES", 4 * per_snapshot)
+    tiny = Trainer(data, model_fn, TrainConfig(seeds=(0, 1), epochs=5, batch_size=64, record_paths=True))
+    assert tiny.recorder.skipped and not tiny.recorder.offsets
+    plain = Trainer(data, model_fn, TrainConfig(seeds=(0, 1), epochs=5, batch_size=64))
+    assert tiny.run().drop(columns="seconds").equals(plain.run().drop(columns="seconds"))
+    assert tiny.recorder.nbytes == 0
 
 
 def test_recording_changes_no_number_and_both_paths_record_alike():

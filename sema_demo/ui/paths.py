@@ -168,7 +168,8 @@ def _drawn(key: str, source: PathSource, plane: str, resolution: int, reach: flo
         if len(x) == 0:
             raise ValueError("there are no test examples")
         xt, yt = probe_subset(d.x_train, d.y_train)
-        with st.spinner(f"Measuring the {LOSSES[split]} on a {resolution}×{resolution} grid…"), heavy_job("measurements"):
+        measuring = f"Measuring the {LOSSES[split]} on a {resolution}×{resolution} grid…"
+        with st.spinner(measuring), heavy_job("measurements"):
             study = study_paths(source.recorder, source.models, source.seed, plane)
             points = point_losses(study, source.models, xt, yt)
             model = source.models[(points[0]["method"], source.seed)]
@@ -242,7 +243,8 @@ def _caption(drawn: _Drawn, source: PathSource) -> None:
     split = LOSSES[drawn.grid.split]
     text = (f"Seed {source.seed}. The {split} on {drawn.n_points:,} examples over the plane {PLANES[plane.kind]} "
             f"((0, 0) = {plane.centre}; axes in weight-space units, equal scales). Faint: live weights θ; bold: "
-            "averages φ (what EMA and SEMA are evaluated with); dashed ◆: SEMA's switch θ ← φ; ★: each method's "
+            "averages φ (what EMA and SEMA are evaluated with); dashed ◆: SEMA's switch θ ← φ; "
+            "★: each method's "
             "end with its true training loss.")
     if plane.note:
         text += " " + plane.note
