@@ -118,7 +118,6 @@ if any(clipped.values()):
 st.caption(f"Each panel: the method's first seed, ±{s.span:g} along directions 1 and 2; ★ = the solution. "
            "Same directions for every method, each filter-normalised to its own network.")
 figure_downloads(fig, "landscape_2d_slices")
-paths_panel("landscape", source_from_run(run), grid=41)
 
 st.subheader("Sharpness measures")
 st.caption(f"Mean ± std over seeds, on {result.n_points} training points; ρ = {s.rho:g}, Δ = {s.rise:g}.")
@@ -135,3 +134,4 @@ with st.expander("How these are measured"):
 - **BatchNorm**: networks are evaluated in eval mode; slices keep each solution's running statistics
   (not recomputed); the straight path interpolates the running statistics together with the weights.
 - A width marked "≥" did not rise by Δ within the reach on some slice; widen the reach to measure it.""")
+paths_panel("landscape", source_from_run(run), grid=41)
