@@ -55,7 +55,8 @@ def forward_flops(model: torch.nn.Module, x1: torch.Tensor) -> tuple[int, tuple[
             k = module.in_channels // module.groups * module.kernel_size[0] * module.kernel_size[1]
             kernels.append((h * w, k, module.out_channels))
 
-    hooks = [m.register_forward_hook(record) for m in model.modules() if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d))]
+    hooks = [m.register_forward_hook(record) for m in model.modules()
+             if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d))]
     with torch.no_grad():
         model.eval()(x1)
     for hook in hooks:
