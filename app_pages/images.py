@@ -11,7 +11,8 @@ from sema_demo.training import OPTIMIZERS, SCHEDULES
 from sema_demo.ui import images as ui
 from sema_demo.ui.common import (ALPHA_CHOICES, Param, alpha_slider, bind_url, horizon_warning, preset_buttons,
                                  sync_url, what_to_notice)
-from sema_demo.ui.training import live_training
+from sema_demo.ui.paths import paths_panel, paths_params, source_from_trainer
+from sema_demo.ui.training import is_playing, live_training
 
 LR_CHOICES = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5)
 BATCHES = (16, 32, 64, 128, 256)
@@ -33,6 +34,7 @@ PARAMS = {
     "switch": Param(1, lo=1, hi=50),
     "device": Param("auto", choices=DEVICE_CHOICES),
     "target": Param(90, lo=10, hi=99),
+    **paths_params(grid=21),
 }
 QUICK = {"dataset": "digits", "per_class": 50, "test_size": 300, "model": "cnn", "width": 16, "epochs": 12,
          "batch": 32, "lr": 0.05, "schedule": "cosine", "alpha": 0.9, "switch": 1, "seeds": 2, "target": 90,
@@ -122,6 +124,12 @@ if not st.session_state.methods:
     st.stop()
 settings = ui.ImageSettings.from_state(st.session_state, dataset=choice.name)
 st.caption(f"Training: **{settings.label()}**")
-live_training(ui.KEY, lambda: ui.build(choice, settings),
-              lambda trainer: ui.draw(trainer, choice, settings, st.session_state.target / 100),
-              settings=settings, on_done=lambda trainer: ui.remember(trainer, settings))
+
+
+def draw(trainer):
+    ui.draw(trainer, choice, settings, st.session_state.target / 100)
+    paths_panel(ui.KEY, source_from_trainer(trainer, is_playing(ui.KEY)), grid=21)
+
+
+live_training(ui.KEY, lambda: ui.build(choice, settings), draw, settings=settings,
+              on_done=lambda trainer: ui.remember(trainer, settings))

@@ -8,6 +8,7 @@ from sema_demo.sharpness import MEASURE_COLUMNS, SharpnessSettings, summary_tabl
 from sema_demo.ui import landscape as ui
 from sema_demo.ui.common import (Param, bind_url, csv_download, figure_downloads, preset_buttons, sync_url,
                                  what_to_notice)
+from sema_demo.ui.paths import paths_panel, paths_params, source_from_run
 from sema_demo.ui.runs import trained_runs
 
 SPANS, STEPS, RISES = (0.1, 0.25, 0.5, 1.0, 2.0, 3.0), (11, 15, 21, 31, 41), (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
@@ -17,6 +18,7 @@ PARAMS = {
     "rho": Param(0.05, choices=RHOS), "clip": Param(5.0, choices=CLIPS), "points": Param(400, choices=POINTS),
     "dir_seed": Param(0, lo=0, hi=10_000), "hutchinson": Param(16, choices=(8, 16, 32, 64)),
     "start": Param("sgd", choices=METHODS), "end": Param("sema", choices=METHODS),
+    **paths_params(grid=41),
 }
 PRESETS = {
     "Default view (±1)": {"span": 1.0, "steps": 21, "rise": 0.1, "rho": 0.05, "clip": 5.0},
@@ -132,3 +134,4 @@ with st.expander("How these are measured"):
 - **BatchNorm**: networks are evaluated in eval mode; slices keep each solution's running statistics
   (not recomputed); the straight path interpolates the running statistics together with the weights.
 - A width marked "≥" did not rise by Δ within the reach on some slice; widen the reach to measure it.""")
+paths_panel("landscape", source_from_run(run), grid=41)

@@ -13,6 +13,7 @@ from sema_demo.training import TrainConfig
 from sema_demo.ui.maps import measured_map_panel
 from sema_demo.ui.common import (Param, alpha_slider, bind_url, csv_download, figure_downloads, horizon_warning,
                                  inline_image, plain, preset_buttons, sync_url, what_to_notice)
+from sema_demo.ui.paths import paths_panel, paths_params, source_from_trainer
 from sema_demo.ui.runs import TrainedRun, remember_run
 from sema_demo.ui.training import is_playing, live_training, restart
 
@@ -29,6 +30,7 @@ PARAMS = {
     "batch": Param(16, lo=1, hi=MAX_CSV_ROWS), "epochs": Param(40, lo=5, hi=300), "alpha": Param(0.95, choices=ALPHAS),
     "switch": Param(1, lo=1, hi=20), "seeds": Param(3, lo=1, hi=10),
     "methods": Param(["sgd", "ema", "sema"], choices=METHODS), "target": Param(95, lo=50, hi=100),
+    **paths_params(),
 }
 PRESETS = {
     "High learning rate": dict(dataset="moons", noise=0.3, size=800, activation="relu", layers=2, width=32,
@@ -107,7 +109,7 @@ target = s.target / 100
 def build():
     config = TrainConfig(methods=methods, seeds=tuple(range(s.seeds)), epochs=s.epochs, batch_size=s.batch,
                          optimizer=s.optimizer, lr=s.lr, ema_momentum=s.alpha, switch_epochs=s.switch,
-                         grid_resolution=GRID)
+                         grid_resolution=GRID, record_paths=True)
     return data, partial(mlp, 2, hidden, data.n_classes, s.activation), config
 
 
@@ -136,14 +138,17 @@ def draw(trainer):
                "lines mark SEMA's switches θ ← φ.")
     st.dataframe(results_table(frame, target), hide_index=True, width="stretch")
     st.markdown(results_text(frame, target))
+    paths_panel(KEY, source_from_trainer(trainer, is_playing(KEY)))
 
 
 def remember(trainer):
     remember_run(TrainedRun(label=f"{data.name} · MLP {arch} {s.activation} · {s.seeds} seed(s)", source="toy",
-                            data=data, model_fn=trainer.model_fn, config=trainer.config, models=trainer.models()))
+                            data=data, model_fn=trainer.model_fn, config=trainer.config, models=trainer.models(),
+                            paths=trainer.recorder))
 
 
-settings = (tuple(str(s[k]) for k in PARAMS if k != "target"), upload.file_id if upload else None)
+display_only = ("target", *paths_params())      # controls that must not restart the run
+settings = (tuple(str(s[k]) for k in PARAMS if k not in display_only), upload.file_id if upload else None)
 trainer = live_training(KEY, build, draw, settings=settings, on_done=remember)
 what_to_notice(
     "With the default high learning rate, momentum SGD is unstable: its boundary (and the EMA that follows it) "

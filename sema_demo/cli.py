@@ -369,7 +369,124 @@ def build_parser() -> argparse.ArgumentParser:
     claims.add_argument("--out", metavar="DIR", default="sema_claims",
                         help="folder for claims.json and claims.md (default: %(default)s)")
     claims.set_defaults(func=cmd_claims)
+    add_paths_parser(commands)
     return parser
+
+
+# ---------------------------------------------------------------------------- sema-demo paths
+
+TOY_SETS = ("moons", "circles", "spirals", "xor")
+# The defaults of the Decision boundaries page (toy) and of the Image page (images).
+PATHS_DEFAULTS = {"toy": {"epochs": 40, "alpha": 0.95, "grid": 31}, "images": {"epochs": 12, "alpha": 0.9, "grid": 21}}
+PATHS_EXAMPLES = """\
+examples:
+  sema-demo paths --dataset moons --out runs/paths_moons
+  sema-demo paths --dataset digits --plane pca --grid 21 --seeds 0,1 --out runs/paths_digits
+"""
+
+
+def add_paths_parser(commands) -> None:
+    paths = commands.add_parser(
+        "paths", help="draw the weight paths of SGD, EMA and SEMA on their own loss surface",
+        description=textwrap.fill(
+            "Train SGD, EMA and SEMA (the Decision boundaries page's defaults for the toy sets, the Image "
+            "page's for images), record every run's weight path, and draw the paths of the first seed in a "
+            "plane of weight space over the training loss. Writes paths.csv (method, seed, step, epoch, "
+            "weights, x, y; each seed in its own plane), surface.npz (x, y, loss[iy, ix]), plane.json (the "
+            "plane and each defining point with its true training loss) and paths.png into --out.", 79),
+        epilog=PATHS_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    paths.add_argument("--dataset", choices=TOY_SETS + image_data.DATASETS, default="moons",
+                       help="a toy 2D set, or digits / cifar10 / cifar100 (default: %(default)s)")
+    paths.add_argument("--plane", choices=("solutions", "pca"), default="solutions",
+                       help="through the three solutions, or the principal directions of the paths "
+                            "(default: %(default)s)")
+    paths.add_argument("--grid", type=positive_int, default=None, metavar="N",
+                       help="surface points per axis, at least 3 (default: 31 toy, 21 images)")
+    paths.add_argument("--epochs", type=positive_int, default=None, metavar="N",
+                       help="passes over the training data (default: 40 toy, 12 images)")
+    paths.add_argument("--seeds", type=seed_list, default=(0,), metavar="LIST",
+                       help="comma-separated seeds; the figure shows the first (default: 0)")
+    paths.add_argument("--alpha", type=decay, default=None, metavar="A",
+                       help="EMA decay α: phi <- α·phi + (1-α)·theta after every step "
+                            "(default: 0.95 toy, 0.9 images)")
+    paths.add_argument("--switch-every", type=positive_int, default=1, metavar="EPOCHS",
+                       help="SEMA copies φ back into θ every this many epochs (default: %(default)s)")
+    paths.add_argument("--data-dir", metavar="DIR", help="folder with the fetched CIFAR files")
+    paths.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto",
+                       help="auto picks CUDA, then Apple MPS, then CPU (default: auto)")
+    paths.add_argument("--out", metavar="DIR", required=True, help="folder for the four files")
+    paths.set_defaults(func=cmd_paths)
+
+
+def _paths_trainer(args: argparse.Namespace):
+    """The trainer of ``sema-demo paths``: the page defaults of the chosen data set, recording paths."""
+    from .datasets.toy import toy_data
+    from .models import IMAGE_MODELS, mlp
+    from .training import Trainer, TrainConfig
+
+    toy = args.dataset in TOY_SETS
+    defaults = PATHS_DEFAULTS["toy" if toy else "images"]
+    common = dict(methods=("sgd", "ema", "sema"), seeds=args.seeds, epochs=args.epochs or defaults["epochs"],
+                  ema_momentum=defaults["alpha"] if args.alpha is None else args.alpha,
+                  switch_epochs=args.switch_every, device=args.device, record_paths=True)
+    if toy:
+        data = toy_data(args.dataset, 800, 0.3, 0.2)
+        config = TrainConfig(batch_size=16, optimizer="momentum", lr=0.3, **common)
+        return Trainer(data, partial(mlp, 2, (32, 32), data.n_classes, "relu"), config)
+    images = image_data.load_images(args.dataset, args.data_dir)
+    data = image_data.make_data(images, 50, 300, seed=0, device=args.device, augment=True)
+    config = TrainConfig(batch_size=32, optimizer="momentum", lr=0.05, schedule="cosine", **common)
+    return Trainer(data, partial(IMAGE_MODELS["cnn"], images.image_shape[0], images.n_classes, 16), config)
+
+
+def _replace(path: Path, write) -> None:
+    """Write through a temporary file in the same folder, then rename: never a half-written file."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as f:
+        write(f)
+    tmp.replace(path)
+
+
+def cmd_paths(args: argparse.Namespace) -> int:
+    import numpy as np
+    import pandas as pd
+
+    from .charts.paths import paths_figure
+    from .paths import PATH_COLUMNS, path_notes, point_losses, probe_subset, study_paths, surface_grid
+
+    grid_size = args.grid or PATHS_DEFAULTS["toy" if args.dataset in TOY_SETS else "images"]["grid"]
+    if grid_size < 3:
+        raise CliError(f"--grid must be at least 3 points per axis, got {grid_size}")
+    trainer = _paths_trainer(args)
+    print(f"{args.dataset}: {len(trainer.x_train):,} training examples; sgd, ema, sema × "
+          f"{plural(len(args.seeds), 'seed')}; {plural(trainer.config.epochs, 'epoch')} on {trainer.device}.",
+          flush=True)
+    train_with_progress(trainer)
+    if trainer.recorder.skipped:
+        raise CliError(f"paths were not recorded: {trainer.recorder.skipped}")
+    models = trainer.models()
+    x, y = probe_subset(trainer.x_train, trainer.y_train)
+    studies = {seed: study_paths(trainer.recorder, models, seed, args.plane) for seed in args.seeds}
+    first = studies[args.seeds[0]]
+    points = {seed: point_losses(study, models, x, y) for seed, study in studies.items()}
+    grid = surface_grid(first, models[(first.points[0]["method"], first.seed)], x, y, grid_size)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    frame = pd.concat([s.frame[PATH_COLUMNS] for s in studies.values()], ignore_index=True)
+    _replace(out / "paths.csv", lambda f: f.write(frame.to_csv(index=False).encode()))
+    _replace(out / "surface.npz", lambda f: np.savez(f, x=grid.x, y=grid.y, loss=grid.loss))
+    plane = first.plane
+    described = {"kind": plane.kind, "seed": first.seed, "centre": plane.centre, "explained": plane.explained,
+                 "note": plane.note, "surface_points": len(x),
+                 "in_plane": {f"{m}/{w}": v for (m, w), v in first.in_plane.items()}}
+    keep = ("method", "seed", "x", "y", "loss")
+    report = {"plane": described, "points": [{k: p[k] for k in keep} for seed in args.seeds for p in points[seed]]}
+    _replace(out / "plane.json", lambda f: f.write(json.dumps(report, indent=1).encode()))
+    figure = paths_figure(first, grid, points[first.seed])
+    _replace(out / "paths.png", lambda f: figure.savefig(f, format="png", dpi=120))
+    print("\n" + "\n".join(line.replace("**", "") for line in path_notes(first, points[first.seed])))
+    print(f"\nWrote {out / 'paths.csv'}, {out / 'surface.npz'}, {out / 'plane.json'} and {out / 'paths.png'}.")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

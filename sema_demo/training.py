@@ -45,6 +45,7 @@ from torch import nn
 
 from .averaging import METHODS, WARMUPS, make_averager, warmup_momentum
 from .device import pick_device
+from .paths import PathRecorder, state_vector
 
 __all__ = ["TrainConfig", "Variant", "Data", "Trainer", "OPTIMIZERS", "SCHEDULES", "HISTORY_COLUMNS",
            "is_plain_mlp", "batch_order", "learning_rate", "grid_points"]
@@ -91,6 +92,7 @@ class TrainConfig:
     grid_resolution: int = 0         # > 0: per-epoch class-probability grid for 2D inputs
     train_eval_size: int = 10_000    # train metrics on at most this many training examples (0: skip)
     variants: dict[str, Variant] = field(default_factory=dict)   # extra names usable in `methods`
+    record_paths: bool = False       # keep every run's weight path (Trainer.recorder, sema_demo.paths)
 
     def __post_init__(self):
         self.methods, self.seeds = tuple(self.methods), tuple(int(s) for s in self.seeds)
@@ -276,6 +278,10 @@ class Trainer:
         engine = _BatchedMLP if self.batched else _PerRun
         self._engine = engine(self.runs, initial, config, self.device, images_on_cuda,
                               warmup_steps=ema_warmup_steps(config, self.steps_per_epoch))
+        self.recorder = PathRecorder(self.runs, state_vector(first).numel(), self.steps_per_epoch, config.epochs,
+                                     config.switch_epochs) if config.record_paths else None
+        if self.recorder:
+            self.recorder.record(self._engine, "start")
 
         self.extent = None
         if self.x_train.dim() == 2 and self.x_train.shape[1] == 2:
@@ -297,10 +303,17 @@ class Trainer:
         live = [r for r in self.runs if r not in self.diverged]
         engine, e = self._engine, self.epoch
         engine.start_epoch(live)
+        recorder = self.recorder
         for lr, x, y in self._batches(e):
             engine.step(x, y, lr)
+            if recorder:
+                recorder.after_step(engine)
         self.epoch = e + 1
+        if recorder:
+            recorder.record(engine, "epoch")        # θ just before a switch
         engine.end_epoch(e)
+        if recorder and any(switches_at(self.config, m, e) for m in self.config.methods):
+            recorder.record(engine, "switch")       # θ just after it (= φ)
         # Divergence: non-finite live weights or buffers (a non-finite training loss makes the
         # weights so at once; BatchNorm's running_var can overflow under finite weights), or a
         # non-finite train/test loss of the evaluated weights.  Checked and fetched with the
@@ -496,6 +509,10 @@ class _PerRun:
 
     def models(self):
         return {r: run.averager.module for r, run in self.runs.items()}
+
+    def state_rows(self, average: bool) -> torch.Tensor:
+        """(runs, n): each run's flat state (parameters, floating buffers) of θ, or of φ if ``average``."""
+        return torch.stack([state_vector(run.averager.module if average else run.model) for run in self.runs.values()])
 
 
 # ----------------------------------------------------------- batched path: every run of an MLP at once
@@ -736,3 +753,8 @@ class _BatchedMLP:
                     p.copy_(t)
             out[r] = model
         return out
+
+    def state_rows(self, average: bool) -> torch.Tensor:
+        """(runs, n): each run's flat weights θ, or φ if ``average`` (row i is ``runs[i]``)."""
+        flat = self.phi if average else self.theta
+        return torch.cat([t.reshape(len(self.runs), -1) for layer in self._views(flat) for t in layer], dim=1)

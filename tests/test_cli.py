@@ -259,3 +259,41 @@ def test_ctrl_c_while_the_cli_imports_says_interrupted(root, module):
     done = subprocess.run([sys.executable, "-c", INTERRUPT_DURING_IMPORT.format(module=module)], cwd=root,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 130 and done.stderr.strip() == "interrupted", done.stderr
+
+
+def test_paths_writes_the_projected_paths_the_surface_the_plane_and_a_figure(capsys, tmp_path):
+    import numpy as np
+
+    out_dir = tmp_path / "paths"
+    code, out, err = run(capsys, "paths", "--dataset", "circles", "--epochs", "3", "--grid", "5", "--seeds", "0,1",
+                         "--alpha", "0.9", "--device", "cpu", "--out", str(out_dir))
+    assert code == 0, err
+    frame = pd.read_csv(out_dir / "paths.csv")
+    assert list(frame.columns) == ["method", "seed", "step", "epoch", "weights", "x", "y"]
+    assert set(frame.weights) == {"live", "average"} and set(frame.seed) == {0, 1}
+    assert frame.epoch.max() == 3
+    surface = np.load(out_dir / "surface.npz")
+    assert surface["x"].shape == (5,) and surface["y"].shape == (5,) and surface["loss"].shape == (5, 5)
+    assert np.isfinite(surface["loss"]).all()
+    report = json.loads((out_dir / "plane.json").read_text())
+    assert report["plane"]["kind"] == "solutions" and report["plane"]["centre"] == "SGD's end"
+    points = report["points"]
+    assert [(p["method"], p["seed"]) for p in points] == [(m, s) for s in (0, 1) for m in ("sgd", "ema", "sema")]
+    assert points[0]["x"] == 0 and points[0]["y"] == 0 and all(p["loss"] > 0 for p in points)
+    assert (out_dir / "paths.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not list(out_dir.glob(".*.tmp"))                        # written through temporary files
+    assert "Lowest end." in out and "Wrote" in out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (("--grid", "2"), "--grid must be at least 3"),
+    (("--dataset", "cifar10"), "CIFAR-10"),
+    (("--alpha", "1.5"), "α is the EMA decay"),
+])
+def test_paths_bad_arguments_get_one_error_line(capsys, tmp_path, monkeypatch, argv, message):
+    monkeypatch.setenv(image_data.DATA_ENV, str(tmp_path / "empty"))
+    code, _, err = run(capsys, "paths", "--epochs", "1", "--out", str(tmp_path / "o"), *argv)
+    assert code != 0
+    last = err.strip().splitlines()[-1]
+    assert "error:" in last and message in last and "Traceback" not in err
+    assert not (tmp_path / "o").exists()

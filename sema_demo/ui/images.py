@@ -124,7 +124,7 @@ class ImageSettings:
         return TrainConfig(methods=self.methods, seeds=tuple(range(self.seeds)), epochs=self.epochs,
                            batch_size=self.batch, optimizer=self.optimizer, lr=self.lr, schedule=self.schedule,
                            ema_momentum=self.alpha, switch_epochs=self.switch, device=self.device,
-                           train_eval_size=TRAIN_EVAL_SIZE)
+                           train_eval_size=TRAIN_EVAL_SIZE, record_paths=True)
 
     def label(self) -> str:
         return (f"{image_data.DATASET_NAMES[self.dataset]} · {IMAGE_MODEL_NAMES[self.model]} (width {self.width}) · "
@@ -229,4 +229,4 @@ def remember(trainer: Trainer, s: ImageSettings) -> None:
     built, data, model_fn = st.session_state[BUILT]
     if built == s:
         remember_run(TrainedRun(label=s.label(), source="images", data=data, model_fn=model_fn,
-                                config=trainer.config, models=trainer.models()))
+                                config=trainer.config, models=trainer.models(), paths=trainer.recorder))

@@ -25,7 +25,7 @@ from .runs import TrainedRun, remember_run
 # horizon (≈ 20 steps) within one epoch (25 steps), so SEMA's switch does not throw progress away.
 QUICK_LABEL = "Quick default · Two moons (noise 0.5) · MLP 2-32-32-2 tanh · 3 seeds"
 QUICK_CONFIG = TrainConfig(methods=("sgd", "ema", "sema"), seeds=(0, 1, 2), epochs=30, lr=0.05,
-                           ema_momentum=0.95)
+                           ema_momentum=0.95, record_paths=True)
 _CACHE = "landscape::measured"
 MAX_CACHED = 8
 LARGE_NETWORK = 50_000   # parameters; larger networks are measured on request, not on every change
@@ -39,7 +39,7 @@ def train_quick_default() -> TrainedRun:
         trainer = Trainer(data, model_fn, QUICK_CONFIG)
         with heavy_job("training"):
             trainer.run()
-    run = TrainedRun(QUICK_LABEL, "landscape", data, model_fn, QUICK_CONFIG, trainer.models())
+    run = TrainedRun(QUICK_LABEL, "landscape", data, model_fn, QUICK_CONFIG, trainer.models(), trainer.recorder)
     remember_run(run)
     return run
 

@@ -18,6 +18,7 @@ class TrainedRun:
     model_fn: Any              # a callable building a fresh network of the same shape
     config: Any                # the sema_demo.training config
     models: dict = field(default_factory=dict)   # (method, seed) -> trained nn.Module (evaluated weights)
+    paths: Any = None          # its sema_demo.paths.PathRecorder, when it recorded its weight paths
 
 
 def remember_run(run: TrainedRun) -> None:

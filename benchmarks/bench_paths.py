@@ -1,0 +1,158 @@
+"""Benchmark: weight paths on their own loss surface (sema_demo.paths).
+
+Set-ups (all in one place):
+* toy: the Decision boundaries page's default — two moons (noise 0.3, 800 points, 20 % test), MLP
+  2-32-32-2 ReLU, momentum SGD lr 0.3, batch 16, α = 0.95, 40 epochs, SGD/EMA/SEMA × 3 seeds;
+* digits: the Image page's default network — small CNN width 16 (BatchNorm) on 50 Digits per class,
+  batch 32, SGD/EMA/SEMA × 1 seed, 12 epochs of recording (2 trained for the surface).
+
+    RATIO toy_surface_31x31_s            seconds for the 31×31 training-loss surface of seed 0 (plane
+                                         through the three solutions, the 640 training points)   ≤ 1.0
+    RATIO digits_surface_21x21_s         seconds for a 21×21 surface of the CNN on 500 images    ≤ 5.0
+    RATIO toy_surface_flops_over_mm      achieved FLOP/s of the toy surface ÷ torch.mm FLOP/s on the
+                                         hidden layer's shape (points per pass × rows, 32) @ (32, 32)
+    RATIO digits_surface_flops_over_mm   achieved FLOP/s of the CNN surface ÷ torch.mm FLOP/s on the
+                                         costliest convolution's im2col shape                     ≥ 0.3 each
+    RATIO toy_recording_overhead         epoch time with record_paths ÷ without (batched MLP path) ≤ 1.03
+    RATIO digits_recording_overhead      the same on the per-run path (the CNN)                   ≤ 1.03
+
+FLOPs are counted as 2·m·n·k for every Linear and 2·Cin·k²·Cout·H·W for every convolution of every
+forward pass the grid needs (grid points × examples); nothing for activations, BatchNorm, pooling or
+the loss.  The torch.mm reference runs in the same process, on the same threads, after a warm-up.
+Recording overhead alternates an epoch of the recording trainer and of an identical plain one
+(same seeds, same batches) after a warm-up epoch; medians.  The surface includes building the
+LossSurface, the plane and every point; the PCA and the projection are timed separately (context).
+--quick: a 2-8-8-2 MLP, 11×11 on 160 points, 6 epochs; CNN width 4, 7×7 on 100 images, 4 epochs.
+"""
+from __future__ import annotations
+
+import sys
+import time
+from functools import partial
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.benchlib import Report, alternate, header, median, parse_args  # noqa: E402
+from sema_demo.datasets import images as image_data  # noqa: E402
+from sema_demo.datasets.toy import toy_data  # noqa: E402
+from sema_demo.models import mlp, small_cnn  # noqa: E402
+from sema_demo.paths import probe_subset, study_paths, surface_grid  # noqa: E402
+from sema_demo.sharpness import LossSurface  # noqa: E402
+from sema_demo.training import Trainer, TrainConfig  # noqa: E402
+
+
+def forward_flops(model: torch.nn.Module, x1: torch.Tensor) -> tuple[int, tuple[int, int, int]]:
+    """(matmul FLOPs of one forward pass of one example, (rows, k, n) of its costliest kernel per example)."""
+    kernels: list[tuple[int, int, int]] = []     # (rows per example, k, n) of each kernel as an mm
+
+    def record(module, _inputs, output):
+        if isinstance(module, torch.nn.Linear):
+            kernels.append((1, module.in_features, module.out_features))
+        else:
+            h, w = output.shape[-2:]
+            k = module.in_channels // module.groups * module.kernel_size[0] * module.kernel_size[1]
+            kernels.append((h * w, k, module.out_channels))
+
+    hooks = [m.register_forward_hook(record) for m in model.modules()
+             if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d))]
+    with torch.no_grad():
+        model.eval()(x1)
+    for hook in hooks:
+        hook.remove()
+    return sum(2 * r * k * n for r, k, n in kernels), max(kernels, key=lambda t: t[0] * t[1] * t[2])
+
+
+def mm_flops(rows: int, k: int, n: int, repeats: int) -> float:
+    """FLOP/s of torch.mm (rows, k) @ (k, n) into a preallocated buffer (median of ``repeats``)."""
+    gen = torch.Generator().manual_seed(0)
+    a, b = torch.randn(rows, k, generator=gen), torch.randn(k, n, generator=gen)
+    out = torch.empty(rows, n)
+    times = alternate({"mm": lambda: torch.mm(a, b, out=out)}, repeats, warmup=3)["mm"]
+    return 2 * rows * k * n / median(times)
+
+
+def surface_seconds(trainer: Trainer, x, y, resolution: int, repeats: int, warmup: int = 1) -> tuple[float, object]:
+    models = trainer.models()
+    study = study_paths(trainer.recorder, models, trainer.config.seeds[0], "solutions")
+    model = models[("sgd", study.seed)]
+
+    def run():
+        return surface_grid(study, model, x, y, resolution)
+
+    times = alternate({"surface": run}, repeats, warmup=warmup)["surface"]
+    return median(times), study
+
+
+def overhead(data, model_fn, config: TrainConfig, repeats: int) -> tuple[list[float], list[float]]:
+    record = Trainer(data, model_fn, TrainConfig(**{**vars(config), "record_paths": True}))
+    plain = Trainer(data, model_fn, TrainConfig(**{**vars(config), "record_paths": False}))
+    times = alternate({"record": record.run_epoch, "plain": plain.run_epoch}, repeats, warmup=1)
+    return times["record"], times["plain"]
+
+
+def main() -> None:
+    args = parse_args(__doc__.splitlines()[0])
+    quick = args.quick
+    repeats = args.repeats or (3 if quick else 7)
+    header("bench_paths")
+    report = Report()
+
+    # ---- toy: the Decision boundaries default
+    toy = toy_data("moons", 200 if quick else 800, 0.3, 0.2)
+    toy_fn = partial(mlp, 2, (8, 8) if quick else (32, 32), 2, "relu")
+    toy_config = TrainConfig(methods=("sgd", "ema", "sema"), seeds=(0, 1, 2), epochs=6 if quick else 40, batch_size=16,
+                             optimizer="momentum", lr=0.3, ema_momentum=0.95, record_paths=True)
+    trainer = Trainer(toy, toy_fn, toy_config)
+    trainer.run()
+    x, y = probe_subset(trainer.x_train, trainer.y_train)
+    res = 11 if quick else 31
+    start = time.perf_counter()
+    study = study_paths(trainer.recorder, trainer.models(), 0, "pca")
+    report.time("toy_pca_and_projection", time.perf_counter() - start)
+    seconds, study = surface_seconds(trainer, x, y, res, repeats)
+    report.time(f"toy_surface_{res}x{res}", seconds)
+    flops, (_, k, n) = forward_flops(toy_fn(), x[:1])
+    achieved = flops * len(x) * res * res / seconds
+    per_pass = LossSurface(trainer.models()[("sgd", 0)], x, y).points_per_pass
+    reference = mm_flops(per_pass * len(x), k, n, repeats * 5)
+    print(f"# toy: {flops * len(x) * res * res / 1e9:.3g} GFLOP, {achieved / 1e9:.3g} GFLOP/s; torch.mm "
+          f"({per_pass * len(x)}, {k}) @ ({k}, {n}) {reference / 1e9:.3g} GFLOP/s", flush=True)
+    report.ratio(f"toy_surface_{res}x{res}_s", seconds, 1.0)
+    report.ratio("toy_surface_flops_over_mm", achieved / reference, 0.3, ">=")
+    record, plain = overhead(toy, toy_fn, toy_config, min(repeats * 2, toy_config.epochs - 1))
+    report.time("toy_epoch_recording", record)
+    report.time("toy_epoch_plain", plain)
+    report.ratio("toy_recording_overhead", median(record) / median(plain), 1.03)
+
+    # ---- digits: the Image page's default CNN
+    images = image_data.load_images("digits")
+    data = image_data.make_data(images, 10 if quick else 50, 100, seed=0, device="cpu", augment=False)
+    cnn_fn = partial(small_cnn, 1, 10, 4 if quick else 16)
+    cnn_config = TrainConfig(methods=("sgd", "ema", "sema"), seeds=(0,), epochs=2, batch_size=32, lr=0.05,
+                             ema_momentum=0.9, record_paths=True, device="cpu")
+    trainer = Trainer(data, cnn_fn, cnn_config)
+    trainer.run()
+    x, y = probe_subset(trainer.x_train, trainer.y_train)
+    res = 7 if quick else 21
+    # One timed grid, no warm-up: it takes seconds to minutes, and the toy part paid vmap's one-time set-up.
+    seconds, _ = surface_seconds(trainer, x, y, res, repeats=1, warmup=0)
+    report.time(f"digits_surface_{res}x{res}_{len(x)}_images", seconds)
+    flops, (rows, k, n) = forward_flops(cnn_fn(), x[:1])
+    achieved = flops * len(x) * res * res / seconds
+    reference = mm_flops(rows * 64, k, n, repeats * 5)
+    print(f"# digits: {flops * len(x) * res * res / 1e9:.3g} GFLOP, {achieved / 1e9:.3g} GFLOP/s; torch.mm "
+          f"({rows * 64}, {k}) @ ({k}, {n}) {reference / 1e9:.3g} GFLOP/s", flush=True)
+    report.ratio(f"digits_surface_{res}x{res}_s", seconds, 5.0)
+    report.ratio("digits_surface_flops_over_mm", achieved / reference, 0.3, ">=")
+    long_config = TrainConfig(**{**vars(cnn_config), "epochs": 4 if quick else 12})
+    record, plain = overhead(data, cnn_fn, long_config, min(repeats, long_config.epochs - 1))
+    report.time("digits_epoch_recording", record)
+    report.time("digits_epoch_plain", plain)
+    report.ratio("digits_recording_overhead", median(record) / median(plain), 1.03)
+    report.finish(args.check)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,457 @@
+"""Paths of trained networks on their own loss surface: recording, planes, projection, the surface.
+
+    config = TrainConfig(..., record_paths=True)       # the engine keeps every run's weight path
+    trainer = Trainer(data, model_fn, config); trainer.run()
+    study = study_paths(trainer.recorder, trainer.models(), seed=0, plane="solutions")
+    grid = surface_grid(study, trainer.models()[("sgd", 0)], x_train, y_train, resolution=31)
+    study.frame                                          # method, seed, step, epoch, weights, x, y, kind
+
+A network's weights are one point of a space with thousands of dimensions; a picture
+has two.  The picture is honest only when it says which plane it shows and how much of
+the motion lies in it:
+
+* **Recording.**  ``PathRecorder`` (driven by the training engine when
+  ``TrainConfig.record_paths`` is set) snapshots θ of every (method, seed) run, and φ of
+  every averaging method, every ``every`` optimizer steps — ``every`` chosen so that a
+  run keeps at most ``MAX_STEP_SNAPSHOTS`` of them — plus at the end of every epoch, and
+  SEMA's θ just after each switch θ ← φ (the epoch-end snapshot is the θ just before).
+  Snapshots are float16 *offsets from the run's initial weights* (the offsets are small,
+  so float16 keeps them to ~0.05 %) on the CPU.  Memory is bounded before training
+  starts: ``bound_bytes`` ≤ ``budget_bytes`` (``PATH_MEMORY_BYTES`` by default); fewer
+  step snapshots are kept when the network is large, and recording is skipped (with a
+  reason in ``skipped``) when not even the epoch ends fit.
+* **Planes.**  "solutions": the plane through the final *evaluated* weights of SGD (θ),
+  EMA (φ) and SEMA (φ) of one seed, orthonormalised by Gram–Schmidt; (0, 0) is SGD's
+  end and the three points lie in it exactly.  "pca": the top two principal directions
+  of the pooled path of every method of the seed (θ and φ snapshots), centred at the
+  mean of that pooled path, with the share of its variance each direction explains.
+* **Projection.**  Each path is projected orthogonally; ``in_plane`` is the projected
+  path length ÷ the true path length (1 for a path that lies in the plane).
+* **Surface.**  The loss on a grid over the plane, evaluated by the one evaluator,
+  :meth:`sema_demo.sharpness.LossSurface.losses`, with the plane's orthonormal basis as
+  the directions and its origin as the origin.  The "state" that moves is what the
+  landscape page's straight path moves: the parameters *and* BatchNorm's running
+  statistics, together (so each defining point is evaluated exactly as trained).
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .sharpness import LossSurface
+
+__all__ = ["PathRecorder", "RunPath", "Plane", "Projection", "PathStudy", "SurfaceGrid", "PLANES",
+           "state_vector", "state_layout", "solutions_plane", "pca_plane", "project", "study_paths",
+           "surface_grid", "grid_axes", "point_losses", "path_notes", "probe_subset", "PATH_COLUMNS",
+           "MAX_STEP_SNAPSHOTS", "PATH_MEMORY_BYTES"]
+
+MAX_STEP_SNAPSHOTS = 300          # step snapshots a run keeps at most (epoch ends and switches come on top)
+PATH_MEMORY_BYTES = 64 * 2**20    # what one trainer's recording may hold (float16 offsets, CPU)
+PCA_ROWS = 600                    # the pooled path is thinned to this many snapshots for PCA
+PLANES = {"solutions": "through the three solutions", "pca": "principal directions of the paths"}
+PATH_COLUMNS = ["method", "seed", "step", "epoch", "weights", "x", "y"]
+SURFACE_POINTS = {"flat": 1_000, "images": 500}   # examples the surface is measured on, at most (evenly spaced)
+PLANE_METHODS = ("sgd", "ema", "sema", "swa", "lookahead")   # whose ends span the solutions plane, in order
+
+
+# ------------------------------------------------------------------------------ flat weight vectors
+
+def state_layout(model: nn.Module) -> list[tuple[str, torch.Size]]:
+    """(name, shape) of what a point in weight space moves, in :class:`LossSurface`'s order:
+    the parameters, then the floating buffers (BatchNorm running statistics)."""
+    return ([(n, p.shape) for n, p in model.named_parameters()]
+            + [(n, b.shape) for n, b in model.named_buffers() if b.is_floating_point()])
+
+
+def state_vector(model: nn.Module) -> Tensor:
+    """The flat state of a network (parameters then floating buffers), float32, on its device."""
+    tensors = [p for _, p in model.named_parameters()] + [b for _, b in model.named_buffers() if b.is_floating_point()]
+    return torch.cat([t.detach().reshape(-1).float() for t in tensors])
+
+
+def _unflatten(vector: Tensor, like: dict[str, Tensor]) -> dict[str, Tensor]:
+    out, start = {}, 0
+    for name, t in like.items():
+        out[name] = vector[start:start + t.numel()].view(t.shape).to(t)
+        start += t.numel()
+    return out
+
+
+# ------------------------------------------------------------------------------ recording
+
+@dataclass
+class RunPath:
+    """The recorded path of one (method, seed) run."""
+
+    method: str
+    seed: int
+    steps: np.ndarray            # (T,) optimizer steps done at each snapshot
+    kinds: list[str]             # "start" | "step" | "epoch" (end, before a switch) | "switch" (just after)
+    live: Tensor                 # (T, n) θ, float32
+    average: Tensor | None       # (T, n) φ, or None for the plain optimizer (it evaluates θ)
+    steps_per_epoch: int
+
+    @property
+    def epochs(self) -> np.ndarray:
+        return self.steps / self.steps_per_epoch
+
+
+class PathRecorder:
+    """Keeps the weight path of every run of a trainer, within a stated memory bound.
+
+    The engine calls :meth:`record` at the start, :meth:`after_step` after every optimizer
+    step, and :meth:`record` at each epoch end ("epoch") and after SEMA's switch ("switch").
+    ``engine.state_rows(average)`` must return the (runs, n) flat states of θ (False) or φ (True).
+
+    Args:
+        runs: the (method, seed) runs, in the engine's row order.
+        n: size of one flat state (parameters and floating buffers).
+        steps_per_epoch, epochs, switch_epochs: the schedule, to size the bound up front.
+        max_step_snapshots: step snapshots per run at most (epoch ends and switches come on top).
+        budget_bytes: the most the recording may hold (default: ``PATH_MEMORY_BYTES``).
+    """
+
+    def __init__(self, runs: Sequence[tuple[str, int]], n: int, steps_per_epoch: int, epochs: int,
+                 switch_epochs: int, max_step_snapshots: int = MAX_STEP_SNAPSHOTS,
+                 budget_bytes: int | None = None):
+        self.runs, self.n, self.steps_per_epoch = list(runs), n, steps_per_epoch
+        budget_bytes = PATH_MEMORY_BYTES if budget_bytes is None else budget_bytes
+        self.averaged = [i for i, (m, _) in enumerate(self.runs) if m != "sgd"]   # rows with a φ worth keeping
+        self.snapshot_bytes = (len(self.runs) + len(self.averaged)) * n * 2        # float16
+        total = steps_per_epoch * epochs
+        switches = epochs // switch_epochs if any(m == "sema" for m, _ in self.runs) else 0
+        fixed = 1 + epochs + switches                                             # start, epoch ends, switches
+        room = budget_bytes // self.snapshot_bytes - fixed
+        self.skipped: str | None = None
+        if room < 0:
+            self.every = 0
+            self.skipped = (f"recording the paths would need {fixed * self.snapshot_bytes / 2**20:.0f} MB for the "
+                            f"epoch ends alone, more than the {budget_bytes / 2**20:.0f} MB allowed; "
+                            "use fewer seeds, methods or epochs, or a smaller network")
+            self.bound_bytes = 0
+        else:
+            wanted = min(max_step_snapshots, room)
+            self.every = math.ceil(total / wanted) if wanted else total + 1    # snapshot every this many steps
+            self.bound_bytes = (fixed + total // self.every) * self.snapshot_bytes
+        self.budget_bytes = budget_bytes
+        self.step = 0
+        self.steps: list[int] = []
+        self.kinds: list[str] = []
+        self.offsets: list[Tensor] = []      # per snapshot (runs + averaged, n) float16, CPU
+        self._start: Tensor | None = None    # (runs + averaged, n) float32 on the engine's device
+
+    @property
+    def nbytes(self) -> int:
+        return sum(t.numel() * t.element_size() for t in self.offsets)
+
+    @torch.no_grad()
+    def record(self, engine, kind: str) -> None:
+        if self.skipped:
+            return
+        theta = engine.state_rows(average=False)
+        rows = torch.cat([theta, engine.state_rows(average=True)[self.averaged]]) if self.averaged else theta
+        if self._start is None:
+            self._start = torch.cat([theta, theta[self.averaged]]) if self.averaged else theta.clone()
+        self.offsets.append((rows - self._start).to("cpu", torch.float16))
+        self.steps.append(self.step)
+        self.kinds.append(kind)
+
+    def after_step(self, engine) -> None:
+        """Counts the step; a snapshot every ``every`` steps (an epoch end gets its own, with its kind)."""
+        self.step += 1
+        if self.every and self.step % self.every == 0 and self.step % self.steps_per_epoch:
+            self.record(engine, "step")
+
+    def path(self, run: tuple[str, int]) -> RunPath:
+        """The recorded path of one run (float32)."""
+        if self.skipped or not self.offsets:
+            raise ValueError(self.skipped or "nothing recorded yet")
+        i = self.runs.index(run)
+        start = self._start.cpu()
+        live = torch.stack([o[i] for o in self.offsets]).float() + start[i]
+        average = None
+        if i in self.averaged:
+            j = len(self.runs) + self.averaged.index(i)
+            average = torch.stack([o[j] for o in self.offsets]).float() + start[j]
+        return RunPath(run[0], run[1], np.array(self.steps), list(self.kinds), live, average, self.steps_per_epoch)
+
+
+# ------------------------------------------------------------------------------ planes and projection
+
+@dataclass
+class Plane:
+    """An affine plane in weight space: origin + x·basis[0] + y·basis[1], basis orthonormal."""
+
+    kind: str                               # "solutions" | "pca"
+    origin: Tensor                          # (n,) float32
+    basis: Tensor                           # (2, n) float32, orthonormal rows
+    centre: str                             # where (0, 0) is, in words
+    explained: tuple[float, float] | None = None   # PCA: share of the pooled path's variance per axis
+    note: str = ""                          # why a fallback was taken, if one was
+
+    def coords(self, points: Tensor) -> Tensor:
+        """(T, 2) coordinates of the orthogonal projections of (T, n) points."""
+        return (points.to(self.origin) - self.origin) @ self.basis.T
+
+
+def _orthonormal(vectors: Sequence[Tensor]) -> list[Tensor]:
+    """Gram–Schmidt in float64; vectors that add (almost) nothing new are dropped."""
+    basis: list[Tensor] = []
+    for v in vectors:
+        v = v.double()
+        scale = v.norm()
+        for b in basis:
+            v = v - (v @ b) * b
+        if scale > 0 and v.norm() > 1e-6 * scale:
+            basis.append(v / v.norm())
+    return basis
+
+
+def solutions_plane(points: dict[str, Tensor], pooled: Tensor | None = None) -> Plane:
+    """The plane through the evaluated end points of (up to) three methods of one seed.
+
+    ``points`` maps method -> flat state; the first three of SGD, EMA, SEMA, SWA, Lookahead
+    present define the plane (origin: the first).  If they do not span a plane (e.g. α = 0
+    makes them coincide), the missing directions come from PCA of ``pooled`` (the paths).
+    """
+    methods = [m for m in PLANE_METHODS if m in points][:3]
+    if not methods:
+        raise ValueError("no end points to span a plane")
+    origin = points[methods[0]].double()
+    basis = _orthonormal([points[m].double() - origin for m in methods[1:]])
+    note = ""
+    if len(basis) < 2:
+        if pooled is None:
+            raise ValueError("the end points do not span a plane")
+        residual = pooled.double() - origin
+        for b in basis:
+            residual = residual - (residual @ b)[:, None] * b
+        extra, _ = _principal(residual, 2 - len(basis))
+        basis = _orthonormal([*basis, *extra])
+        if len(basis) < 2:
+            raise ValueError("the weights have not moved in two directions yet")
+        note = (f"The ends of {', '.join(methods)} do not span a plane (they coincide or lie on one line), "
+                "so the missing direction is the main direction of the paths.")
+    names = {"sgd": "SGD", "ema": "EMA", "sema": "SEMA", "swa": "SWA", "lookahead": "Lookahead"}
+    centre = f"{names.get(methods[0], methods[0])}'s end"
+    return Plane("solutions", origin.float(), torch.stack(basis).float(), centre, note=note)
+
+
+def _principal(x: Tensor, k: int) -> tuple[list[Tensor], Tensor]:
+    """Top-k principal directions of the rows of ``x`` (already centred) and all eigenvalues of its
+    Gram matrix, descending; via the smaller of xᵀx and xxᵀ (exact, in x's dtype)."""
+    rows, cols = x.shape
+    if cols <= rows:
+        values, vectors = torch.linalg.eigh(x.T @ x)
+        values, vectors = values.flip(0), vectors.flip(1)
+        directions = [vectors[:, i] for i in range(k)]
+    else:
+        values, vectors = torch.linalg.eigh(x @ x.T)
+        values, vectors = values.flip(0), vectors.flip(1)
+        directions = [x.T @ vectors[:, i] for i in range(k)]
+        directions = [d / d.norm() if d.norm() > 0 else d for d in directions]
+    return directions, values.clamp_min(0)
+
+
+def pca_plane(pooled: Tensor, rows: int = PCA_ROWS) -> Plane:
+    """The top-2 principal directions of the pooled path (rows = snapshots), centred at its mean.
+
+    More than ``rows`` snapshots are thinned evenly first.  ``explained`` is each direction's
+    share of the total variance (what numpy's SVD gives as s²/Σs²).
+    """
+    if len(pooled) > rows:
+        pooled = pooled[torch.linspace(0, len(pooled) - 1, rows).round().long()]
+    mean = pooled.mean(0)
+    centred = pooled - mean
+    directions, values = _principal(centred, 2)
+    total = float(values.sum())
+    if total <= 0 or len(_orthonormal(directions)) < 2:
+        raise ValueError("the paths do not move in two directions: there is no principal plane")
+    # Orient each axis so that the pooled path's last snapshot lies on its positive side of the first.
+    step = centred[-1] - centred[0]
+    directions = [d if float(step @ d) >= 0 else -d for d in directions]
+    explained = tuple(float(v) / total for v in values[:2])
+    return Plane("pca", mean.float(), torch.stack(directions).float(), "the mean of the paths", explained)
+
+
+@dataclass
+class Projection:
+    coords: np.ndarray          # (T, 2)
+    in_plane: float             # projected path length ÷ true path length (1: the path lies in the plane)
+    residual: float             # largest distance of a snapshot from the plane
+
+
+def project(points: Tensor, plane: Plane) -> Projection:
+    """Orthogonal projection of a (T, n) path onto ``plane``, with how faithful it is."""
+    points = points.to(plane.origin)
+    coords = plane.coords(points)
+    off = (points - plane.origin) - coords @ plane.basis
+    moved = points.diff(dim=0).norm(dim=1).sum()
+    shown = coords.diff(dim=0).norm(dim=1).sum()
+    in_plane = float(shown / moved) if moved > 0 else 1.0
+    return Projection(coords.double().numpy(), min(in_plane, 1.0), float(off.norm(dim=1).max()) if len(off) else 0.0)
+
+
+# ------------------------------------------------------------------------------ one seed's picture
+
+@dataclass
+class PathStudy:
+    """Everything the figure of one seed needs, except the surface."""
+
+    seed: int
+    plane: Plane
+    frame: pd.DataFrame                 # PATH_COLUMNS + kind: every projected snapshot
+    points: list[dict]                  # defining points: method, seed, x, y, (loss, filled by point_losses)
+    in_plane: dict[tuple[str, str], float] = field(default_factory=dict)   # (method, weights) -> fraction
+    residual: dict[tuple[str, str], float] = field(default_factory=dict)
+    length: dict[tuple[str, str], float] = field(default_factory=dict)     # true path length in weight space
+    switch_jumps: np.ndarray = field(default_factory=lambda: np.zeros(0))  # |θ after − θ before| per switch
+    distances: dict[tuple[str, str], float] = field(default_factory=dict)  # between two methods' ends
+
+
+def study_paths(recorder: PathRecorder, models: dict[tuple[str, int], nn.Module], seed: int,
+                plane: str = "solutions") -> PathStudy:
+    """Project every recorded path of ``seed`` onto the chosen plane.
+
+    ``models`` are the evaluated networks (``Trainer.models()``); their final states are the
+    defining points.  Runs whose weights are not finite (diverged) are left out.
+    """
+    if plane not in PLANES:
+        raise ValueError(f"plane must be one of {tuple(PLANES)}, got {plane!r}")
+    runs = [r for r in recorder.runs if r[1] == seed]
+    paths = {r[0]: recorder.path(r) for r in runs}
+    ends = {m: state_vector(models[(m, seed)]).cpu() for m in paths}
+    ok = [m for m in paths if torch.isfinite(ends[m]).all() and torch.isfinite(paths[m].live).all()]
+    if not ok:
+        raise ValueError(f"every run of seed {seed} diverged: there is no path to draw")
+    series = {(m, w): t for m in ok for w, t in (("live", paths[m].live), ("average", paths[m].average))
+              if t is not None}
+    pooled = torch.cat(list(series.values()))
+    chosen = solutions_plane({m: ends[m] for m in ok}, pooled) if plane == "solutions" else pca_plane(pooled)
+    frames, in_plane, residual, length = [], {}, {}, {}
+    for (m, weights), points in series.items():
+        p = project(points, chosen)
+        in_plane[(m, weights)], residual[(m, weights)] = p.in_plane, p.residual
+        length[(m, weights)] = float(points.diff(dim=0).norm(dim=1).sum())
+        frames.append(pd.DataFrame({"method": m, "seed": seed, "step": paths[m].steps, "epoch": paths[m].epochs,
+                                    "weights": weights, "x": p.coords[:, 0], "y": p.coords[:, 1],
+                                    "kind": paths[m].kinds}))
+    defining = []
+    for m in ok:
+        x, y = chosen.coords(ends[m][None].double().float())[0].tolist()
+        defining.append({"method": m, "seed": seed, "x": x, "y": y})
+    jumps = np.zeros(0)
+    if "sema" in ok:
+        kinds = np.array(paths["sema"].kinds)
+        live = paths["sema"].live
+        jumps = (live[kinds == "switch"] - live[kinds == "epoch"][:int((kinds == "switch").sum())]).norm(dim=1).numpy()
+    distances = {(a, b): float((ends[a] - ends[b]).norm()) for a in ok for b in ok if a < b}
+    return PathStudy(seed, chosen, pd.concat(frames, ignore_index=True), defining, in_plane, residual, length,
+                     jumps, distances)
+
+
+def path_notes(study: PathStudy, points: list[dict], names: dict[str, str] | None = None) -> list[str]:
+    """Plain-words observations, each computed from the measured numbers of ``study`` (markdown)."""
+    names = names or {}
+    name = lambda m: names.get(m, m)  # noqa: E731
+    notes = []
+    ranked = sorted(points, key=lambda p: p["loss"])
+    if len(ranked) > 1:
+        rest = ", then ".join(f"{name(p['method'])} ({p['loss']:.3g})" for p in ranked[1:])
+        notes.append(f"**Lowest end.** Of the ends drawn, **{name(ranked[0]['method'])}** has the lowest training "
+                     f"loss ({ranked[0]['loss']:.3g}), then {rest}.")
+    methods = {p["method"] for p in points}
+    if {"sgd", "ema"} <= methods:
+        d = study.distances[("ema", "sgd")]
+        sgd_length = study.length.get(("sgd", "live"), 0.0)
+        share = (f", {100 * d / sgd_length:.2g} % of the length SGD's θ travelled ({sgd_length:.3g})"
+                 if sgd_length else "")
+        notes.append(f"**EMA vs SGD.** EMA's end φ lies {d:.3g} from SGD's end θ in weight space{share}.")
+    if len(study.switch_jumps):
+        notes.append(f"**Switches.** At each of SEMA's {len(study.switch_jumps)} switches θ jumps onto φ: "
+                     f"{np.mean(study.switch_jumps):.3g} on average in weight space (largest "
+                     f"{np.max(study.switch_jumps):.3g}), drawn as dashed jumps ending in ◆.")
+    kept = [v for v in study.in_plane.values()]
+    faithful = (f"The projected paths keep {min(kept):.0%}–{max(kept):.0%} of their true length; the rest of "
+                "the motion is out of this plane, so read the picture as a shadow.")
+    if study.plane.kind == "pca":
+        faithful = (f"The two principal directions explain {sum(study.plane.explained):.0%} of the variance of "
+                    "the pooled paths. " + faithful)
+    notes.append(f"**How faithful.** {faithful}")
+    return notes
+
+
+# ------------------------------------------------------------------------------ the surface
+
+@dataclass
+class SurfaceGrid:
+    x: np.ndarray            # (N,)
+    y: np.ndarray            # (N,)
+    loss: np.ndarray         # (N, N), indexed [iy, ix]
+    split: str               # "train" | "test"
+
+
+def grid_axes(study: PathStudy, resolution: int, reach: float = 0.25) -> tuple[np.ndarray, np.ndarray]:
+    """A square grid (equal scales: distances in the picture are distances in weight space) over
+    every projected snapshot and defining point, widened by ``reach`` × its size on each side."""
+    xy = np.vstack([study.frame[["x", "y"]].to_numpy(), [[p["x"], p["y"]] for p in study.points]])
+    lo, hi = xy.min(0), xy.max(0)
+    centre, half = (lo + hi) / 2, max(float((hi - lo).max()) / 2, 1e-6) * (1 + 2 * reach)
+    return (np.linspace(centre[0] - half, centre[0] + half, resolution),
+            np.linspace(centre[1] - half, centre[1] + half, resolution))
+
+
+def probe_subset(x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+    """At most ``SURFACE_POINTS`` evenly spaced examples (fewer for images: a grid costs a pass per point)."""
+    limit = SURFACE_POINTS["flat" if x.dim() == 2 else "images"]
+    keep = torch.linspace(0, len(x) - 1, min(len(x), limit)).round().long()
+    return x[keep.to(x.device)], y[keep.to(y.device)]
+
+
+def _surface(model: nn.Module, x: Tensor, y: Tensor, loss_fn) -> LossSurface:
+    return LossSurface(model, x, y, loss_fn)
+
+
+def _plane_state(surface: LossSurface, plane: Plane) -> tuple[dict, list[dict]]:
+    like = surface.state
+    if sum(t.numel() for t in like.values()) != plane.origin.numel():
+        raise ValueError("the network does not match the recorded paths (different number of weights)")
+    device = next(iter(like.values())).device
+    origin = _unflatten(plane.origin.to(device), like)
+    directions = [_unflatten(b.to(device), like) for b in plane.basis]
+    return origin, directions
+
+
+def surface_grid(study: PathStudy, model: nn.Module, x: Tensor, y: Tensor, resolution: int = 31,
+                 reach: float = 0.25, split: str = "train", loss_fn=F.cross_entropy) -> SurfaceGrid:
+    """The loss of ``model``'s architecture on (x, y) at every point of a grid over the plane.
+
+    ``model`` only supplies the architecture (and the integer buffers): every point's
+    parameters and running statistics come from the plane.
+    """
+    xs, ys = grid_axes(study, resolution, reach)
+    surface = _surface(model, x, y, loss_fn)
+    origin, directions = _plane_state(surface, study.plane)
+    gx, gy = np.meshgrid(xs, ys)                         # [iy, ix]
+    coords = torch.tensor(np.column_stack([gx.ravel(), gy.ravel()]), dtype=torch.float32)
+    loss = surface.losses(coords, directions, origin).double().numpy().reshape(resolution, resolution)
+    return SurfaceGrid(xs, ys, loss, split)
+
+
+def point_losses(study: PathStudy, models: dict[tuple[str, int], nn.Module], x: Tensor, y: Tensor,
+                 loss_fn=F.cross_entropy) -> list[dict]:
+    """Each defining point with its true loss (its own network) and the surface's value at its
+    projection (equal for the solutions plane, where the point lies in the plane)."""
+    nets = [models[(p["method"], p["seed"])] for p in study.points]
+    surface = _surface(nets[0], x, y, loss_fn)
+    origin, directions = _plane_state(surface, study.plane)
+    at = surface.losses(torch.tensor([[p["x"], p["y"]] for p in study.points]), directions, origin)
+    return [{**p, "loss": _surface(net, x, y, loss_fn).loss(), "surface_loss": float(value)}
+            for p, net, value in zip(study.points, nets, at)]

@@ -1,0 +1,200 @@
+"""Weight paths on their own loss surface (sema_demo.paths): recording, planes, projection, surface."""
+from functools import partial
+
+import numpy as np
+import pytest
+import torch
+
+from sema_demo import paths
+from sema_demo.datasets import images as image_data
+from sema_demo.datasets.toy import toy_data
+from sema_demo.models import mlp, small_cnn
+from sema_demo.paths import (PATH_COLUMNS, PathRecorder, pca_plane, point_losses, project, solutions_plane,
+                             state_vector, study_paths, surface_grid)
+from sema_demo.sharpness import LossSurface
+from sema_demo.training import Trainer, TrainConfig
+
+TOY = TrainConfig(methods=("sgd", "ema", "sema"), seeds=(0, 1), epochs=4, batch_size=16, lr=0.1,
+                  ema_momentum=0.9, record_paths=True)
+
+
+@pytest.fixture(scope="module")
+def toy():
+    trainer = Trainer(toy_data("moons", 200, 0.3), partial(mlp, 2, (8, 8), 2, "tanh"), TOY)
+    trainer.run()
+    return trainer
+
+
+@pytest.fixture(scope="module")
+def cnn():
+    """The per-run path with BatchNorm: a tiny CNN on a few Digits."""
+    data = image_data.make_data(image_data.load_images("digits"), 4, 20, seed=0, device="cpu", augment=False)
+    config = TrainConfig(methods=("sgd", "ema", "sema"), seeds=(0,), epochs=2, batch_size=8, lr=0.05,
+                         ema_momentum=0.8, record_paths=True, device="cpu")
+    trainer = Trainer(data, partial(small_cnn, 1, 10, 4), config)
+    trainer.run()
+    assert not trainer.batched
+    return trainer
+
+
+@pytest.mark.parametrize("which", ["toy", "cnn"])
+def test_the_surface_at_each_defining_point_is_the_models_own_loss(which, request):
+    trainer = request.getfixturevalue(which)
+    models = trainer.models()
+    study = study_paths(trainer.recorder, models, seed=trainer.config.seeds[0], plane="solutions")
+    points = point_losses(study, models, trainer.x_train, trainer.y_train)
+    assert [p["method"] for p in points] == ["sgd", "ema", "sema"]
+    assert points[0]["x"] == 0 and points[0]["y"] == 0          # SGD's end is the origin
+    for p in points:
+        own = LossSurface(models[(p["method"], p["seed"])], trainer.x_train, trainer.y_train).loss()
+        assert p["loss"] == pytest.approx(own, abs=1e-6)
+        assert p["surface_loss"] == pytest.approx(own, abs=1e-5)
+    # and the same numbers from the grid evaluator, on a grid whose nodes include the points
+    grid = surface_grid(study, models[("sgd", study.seed)], trainer.x_train, trainer.y_train, resolution=5)
+    assert grid.loss.shape == (5, 5) and np.isfinite(grid.loss).all()
+
+
+def test_grid_is_indexed_iy_ix():
+    trainer = Trainer(toy_data("moons", 100, 0.3), partial(mlp, 2, (4,), 2), TOY)
+    trainer.run()
+    models = trainer.models()
+    study = study_paths(trainer.recorder, models, 0)
+    grid = surface_grid(study, models[("sgd", 0)], trainer.x_train, trainer.y_train, resolution=4)
+    study.points = [{"method": "sgd", "seed": 0, "x": float(grid.x[3]), "y": float(grid.y[1])}]
+    at = point_losses(study, models, trainer.x_train, trainer.y_train)[0]["surface_loss"]
+    assert at == pytest.approx(grid.loss[1, 3], abs=1e-5)
+
+
+def test_a_path_in_a_2d_affine_subspace_projects_exactly_and_pca_matches_numpy():
+    gen = torch.Generator().manual_seed(0)
+    n, t = 50, 40
+    origin, span = torch.randn(n, generator=gen, dtype=torch.float64), torch.randn(2, n, generator=gen,
+                                                                                   dtype=torch.float64)
+    a = torch.cumsum(torch.randn(t, 2, generator=gen, dtype=torch.float64), 0) * torch.tensor([3.0, 1.0],
+                                                                                               dtype=torch.float64)
+    path = origin + a @ span
+    plane = pca_plane(path)
+    p = project(path, plane)
+    assert p.residual < 1e-4 and p.in_plane == pytest.approx(1.0, abs=1e-5)
+    s = np.linalg.svd((path - path.mean(0)).numpy(), compute_uv=False)
+    assert plane.explained == pytest.approx(tuple(s[:2] ** 2 / (s ** 2).sum()), abs=1e-6)
+    assert sum(plane.explained) == pytest.approx(1.0, abs=1e-6)
+    # the plane through three points of the subspace holds the whole path too
+    through = solutions_plane({"sgd": path[0], "ema": path[10], "sema": path[-1]})
+    assert project(path, through).residual < 1e-4
+    torch.testing.assert_close(through.basis.double() @ through.basis.double().T, torch.eye(2, dtype=torch.float64),
+                               atol=1e-6, rtol=0)
+
+
+def test_pca_on_a_noisy_path_explains_less_and_says_so():
+    gen = torch.Generator().manual_seed(1)
+    path = torch.randn(30, 20, generator=gen)
+    plane = pca_plane(path)
+    assert 0 < sum(plane.explained) < 1
+    assert project(path, plane).in_plane < 1
+
+
+@pytest.mark.parametrize("which", ["toy", "cnn"])
+def test_every_method_of_a_seed_starts_at_one_point(which, request):
+    trainer = request.getfixturevalue(which)
+    for seed in trainer.config.seeds:
+        starts = [trainer.recorder.path((m, seed)) for m in trainer.config.methods]
+        for path in starts:
+            assert path.kinds[0] == "start" and path.steps[0] == 0
+            torch.testing.assert_close(path.live[0], starts[0].live[0], rtol=0, atol=0)
+            if path.average is not None:
+                torch.testing.assert_close(path.average[0], starts[0].live[0], rtol=0, atol=0)
+        study = study_paths(trainer.recorder, trainer.models(), seed)
+        first = study.frame[study.frame.step == 0]
+        assert np.ptp(first.x) < 1e-5 and np.ptp(first.y) < 1e-5
+
+
+@pytest.mark.parametrize("which", ["toy", "cnn"])
+@pytest.mark.parametrize("plane", ["solutions", "pca"])
+def test_semas_projected_theta_jumps_onto_its_phi_at_every_switch(which, plane, request):
+    trainer = request.getfixturevalue(which)
+    study = study_paths(trainer.recorder, trainer.models(), trainer.config.seeds[0], plane)
+    sema = study.frame[study.frame.method == "sema"]
+    live, average = sema[sema.weights == "live"], sema[sema.weights == "average"]
+    after = live[live.kind == "switch"]
+    before = live[live.kind == "epoch"]
+    assert len(after) == trainer.config.epochs == len(before)
+    for (_, b), (_, a) in zip(before.iterrows(), after.iterrows()):
+        assert b.step == a.step
+        phi = average[(average.step == a.step) & (average.kind == "switch")].iloc[0]
+        assert (a.x, a.y) == pytest.approx((phi.x, phi.y), abs=1e-6)        # θ lands on φ
+    jumps = np.hypot(after.x.to_numpy() - before.x.to_numpy(), after.y.to_numpy() - before.y.to_numpy())
+    assert (jumps > 0).any()                                                  # and it did move
+
+
+def test_frame_columns_and_in_plane_fractions(toy):
+    study = study_paths(toy.recorder, toy.models(), 1, "pca")
+    assert list(study.frame.columns[:7]) == PATH_COLUMNS
+    assert set(study.frame.weights) == {"live", "average"}
+    assert set(study.frame[study.frame.weights == "average"].method) == {"ema", "sema"}   # SGD has no φ
+    assert all(0 < f <= 1 for f in study.in_plane.values())
+    assert study.plane.explained is not None and 0 < sum(study.plane.explained) <= 1 + 1e-9
+
+
+def test_the_recording_is_bounded_in_memory(monkeypatch):
+    data = toy_data("moons", 400, 0.3)
+    model_fn = partial(mlp, 2, (16, 16), 2)
+    n = state_vector(model_fn()).numel()
+    config = TrainConfig(seeds=(0, 1), epochs=5, batch_size=1, record_paths=True)   # 320 steps an epoch
+    trainer = Trainer(data, model_fn, config)
+    recorder = trainer.recorder
+    per_snapshot = (6 + 4) * n * 2                 # θ of 6 runs and φ of 4, float16
+    assert recorder.snapshot_bytes == per_snapshot
+    assert recorder.bound_bytes <= recorder.budget_bytes
+    trainer.run()
+    step_snapshots = recorder.kinds.count("step")
+    assert step_snapshots <= 300 and recorder.kinds.count("epoch") == 5 and recorder.kinds.count("switch") == 5
+    assert recorder.nbytes <= recorder.bound_bytes
+    assert recorder.nbytes == len(recorder.steps) * per_snapshot
+    # a smaller budget keeps fewer step snapshots, and the bound still holds
+    small = PathRecorder(trainer.runs, n, trainer.steps_per_epoch, 5, 1, budget_bytes=40 * per_snapshot)
+    assert small.bound_bytes <= 40 * per_snapshot and small.every > recorder.every
+    # too small for the epoch ends: recording is skipped with a reason, training is not affected
+    skipped = PathRecorder([("sgd", 0)], n, 10, 3, 1, budget_bytes=2 * n * 2)
+    assert skipped.skipped and "MB" in skipped.skipped and skipped.bound_bytes == 0
+    monkeypatch.setattr(paths, "PATH_MEMORY_BYTES", 4 * per_snapshot)
+    tiny = Trainer(data, model_fn, TrainConfig(seeds=(0, 1), epochs=5, batch_size=64, record_paths=True))
+    assert tiny.recorder.skipped and not tiny.recorder.offsets
+    plain = Trainer(data, model_fn, TrainConfig(seeds=(0, 1), epochs=5, batch_size=64))
+    assert tiny.run().drop(columns="seconds").equals(plain.run().drop(columns="seconds"))
+    assert tiny.recorder.nbytes == 0
+
+
+def test_recording_changes_no_number_and_both_paths_record_alike():
+    data = toy_data("circles", 120, 0.1)
+    model_fn = partial(mlp, 2, (6,), 2)
+    plain = TrainConfig(seeds=(0, 1), epochs=3, batch_size=16)
+    histories = {}
+    for record in (False, True):
+        for batched in (True, False):
+            cfg = TrainConfig(**{**vars(plain), "record_paths": record})
+            trainer = Trainer(data, model_fn, cfg, batched=batched)
+            frame = trainer.run()
+            histories[(record, batched)] = frame.drop(columns="seconds")
+            if record:
+                histories[("paths", batched)] = trainer.recorder.path(("sema", 1))
+    assert histories[(True, True)].equals(histories[(False, True)])
+    assert histories[(True, False)].equals(histories[(False, False)])
+    a, b = histories[("paths", True)], histories[("paths", False)]
+    assert a.kinds == b.kinds and (a.steps == b.steps).all()
+    torch.testing.assert_close(a.live, b.live, atol=1e-4, rtol=1e-3)
+    torch.testing.assert_close(a.average, b.average, atol=1e-4, rtol=1e-3)
+
+
+def test_a_diverged_run_is_left_out_and_bad_plane_names_are_refused(toy):
+    with pytest.raises(ValueError, match="plane must be one of"):
+        study_paths(toy.recorder, toy.models(), 0, "random")
+    models = dict(toy.models())
+    broken = mlp(2, (8, 8), 2, "tanh")
+    with torch.no_grad():
+        for p in broken.parameters():
+            p.fill_(float("nan"))
+    models[("ema", 0)] = broken
+    study = study_paths(toy.recorder, models, 0)
+    assert "ema" not in set(study.frame.method) and [p["method"] for p in study.points] == ["sgd", "sema"]
+    assert study.plane.note                       # two ends: the second direction came from the paths
