@@ -68,23 +68,6 @@ def test_home_alpha_slider_redraws_the_walk_and_lands_in_the_url(browser, server
         screenshot(page, "home_alpha_0.99")
 
 
-def test_playground_play_animates_the_picture(browser, server):
-    with visit(browser, f"{server.url}/playground") as page:
-        wait_until_idle(page, timeout_ms=TIMEOUT_MS)
-        picture = '[data-testid="stMain"] [data-testid="stImage"]'
-        before = content(page.locator(picture).first)   # opens on the finished run
-        page.get_by_role("button", name="▶ Play").click()
-        step = wait_for_text(page, PROGRESS, r"Step [\d,]+ of 1,000")     # the animation ticks
-        wait_for_change(page, picture, before)
-        assert page.locator(f"{picture} img").first.get_attribute("src").startswith("data:image/jpeg")
-        screenshot(page, "playground_playing")
-        assert int(step.split()[1].replace(",", "")) < 1000
-        # it plays to the end by itself, then shows the scrubber again
-        page.get_by_role("button", name="▶ Play").wait_for(timeout=TIMEOUT_MS)
-        wait_until_idle(page, timeout_ms=TIMEOUT_MS)
-        assert slider(page, "Step shown").input_value() == "1000"
-
-
 @pytest.mark.parametrize("path", TRAINING)
 def test_training_pages_play_trains_and_redraws_and_pause_holds(browser, server, path):
     with visit(browser, f"{server.url}/{path}") as page:

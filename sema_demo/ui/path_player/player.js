@@ -28,6 +28,9 @@ const LIVE_WIDTH = 1.5, LIVE_ALPHA = 0.6, LIVE_HEAD = 4;          // θ trails o
 const TRAIL_WIDTH = 2, TRAIL_ALPHA = 0.9, TRAIL_HEAD = 7;         // paths drawn as a trail (SGD)
 const AVERAGE_WIDTH = 4, CASING_WIDTH = 7, AVERAGE_HEAD = 8;      // bold paths of averages φ
 const REFERENCE_WIDTH = 820;   // line widths above are in pixels of a picture this wide
+// icons as inline SVG: an emoji font may be missing on a lecture-hall PC
+const PLAY = '<svg viewBox="0 0 16 16" aria-hidden="true"><path d="M3 1.5v13L14.5 8z"/></svg> Play';
+const PAUSE = '<svg viewBox="0 0 16 16" aria-hidden="true"><path d="M3 2h3.5v12H3zM9.5 2H13v12H9.5z"/></svg> Pause';
 
 class Player {
   constructor(parent) {
@@ -38,7 +41,6 @@ class Player {
     this.lossCanvas = $(".pp-loss");
     this.playButton = $(".pp-play");
     this.scrub = $(".pp-scrub");
-    this.stepText = $(".pp-step");
     this.speedSelect = $(".pp-speed");
     this.hint = $(".pp-hint");
     this.step = 0;               // the step shown (fractional while playing)
@@ -62,6 +64,7 @@ class Player {
     this.listen(this.image, "load", () => this.resize());
     this.resizer = new ResizeObserver(() => this.resize());
     this.resizer.observe(this.root);
+    this.playButton.innerHTML = PLAY;
   }
 
   listen(target, type, handler) {
@@ -87,7 +90,7 @@ class Player {
     this.scrub.max = String(this.steps);
     if (first || this.speeds !== String(data.speeds)) {
       this.speeds = String(data.speeds);
-      this.speedSelect.replaceChildren(...data.speeds.map((v) => new Option(`${v.toLocaleString()} steps/s`, v)));
+      this.speedSelect.replaceChildren(...data.speeds.map((v) => new Option(`${v.toLocaleString("en-US")} steps/s`, v)));
     }
     this.speed = data.speed;
     this.speedSelect.value = String(data.speed);
@@ -117,7 +120,7 @@ class Player {
     this.pressedAt = pressedAt;
     this.lastTime = null;
     this.root.classList.add("pp-playing");
-    this.playButton.textContent = "⏸ Pause";
+    this.playButton.innerHTML = PAUSE;
     cancelAnimationFrame(this.frame);
     this.frame = requestAnimationFrame((now) => this.tick(now));
   }
@@ -126,7 +129,7 @@ class Player {
     this.playing = false;
     cancelAnimationFrame(this.frame);
     this.root.classList.remove("pp-playing");
-    this.playButton.textContent = "▶ Play";
+    this.playButton.innerHTML = PLAY;
   }
 
   tick(now) {
@@ -205,9 +208,9 @@ class Player {
     if (!this.data) return;
     const step = Math.floor(this.step);
     this.scrub.value = String(step);
+    this.scrub.setAttribute("aria-valuetext", `step ${step.toLocaleString("en-US")} of ${this.steps.toLocaleString("en-US")}`);
     this.root.dataset.step = String(step);
     const epoch = this.data.steps_per_epoch ? `  ·  epoch ${(step / this.data.steps_per_epoch).toFixed(1)}` : "";
-    this.stepText.textContent = `step ${step.toLocaleString("en-US")} / ${this.steps.toLocaleString("en-US")}`;
     this.drawPaths(step, epoch);
     this.drawLoss(step);
   }
