@@ -87,14 +87,16 @@ def surface_picture(landscape: str, methods: tuple[str, ...]) -> dict[str, Any]:
     return path_player.surface(bg.image, (a * x0 + b, c * y1 + d, a * x1 + b, c * y0 + d), domain)
 
 
-def player_data(sim: Simulation, picture: Mapping[str, Any], speed: float, play_token: int) -> dict[str, Any]:
-    """The run in the player's data shape: the same layers the GIF frames draw.
+@st.cache_data(max_entries=64, show_spinner=False)
+def player_paths(config: SimConfig) -> list[dict[str, Any]]:
+    """The run's paths in the player's data shape: the same layers the GIF frames draw.
 
     Averages φ are bold full paths; SGD, whose φ is θ, is a thin trail of its recent steps;
     SEMA and Lookahead also show their own live θ as a thin trail with ◆ at their switches.
+    Cached: a rerun that only changed something else sends the same lists without rebuilding them.
     """
-    config, domain = sim.config, sim.landscape.domain
-    paths = []
+    sim = simulation(config)
+    domain, paths = sim.landscape.domain, []
     for m in (m for m in DRAW_ORDER if m in config.methods):
         p = sim.paths[m]
         own_theta = m != "sgd" and draws_theta(m, config.methods)
@@ -102,16 +104,22 @@ def player_data(sim: Simulation, picture: Mapping[str, Any], speed: float, play_
             METHOD_NAMES[m], METHOD_COLORS[m], p.theta if m == "sgd" else p.phi, extent=domain,
             loss=p.phi_loss, style="live" if m == "sgd" else "average", live=p.theta if own_theta else None,
             switches=p.switch_steps if m in ("sema", "lookahead") else (), diverged=p.diverged_at is not None))
-    return {"image": picture, "paths": paths, "steps": config.steps, "steps_per_epoch": config.steps_per_epoch,
-            "step_name": "optimizer step", "trail": THETA_TRAIL, "start": list(sim.start), "clickable": True,
-            "speeds": list(SPEEDS), "speed": speed, "frame": None, "play_token": play_token,
+    return paths
+
+
+def player_data(sim: Simulation, speed: float, play_token: int) -> dict[str, Any]:
+    """Everything the player gets for this run (see :mod:`sema_demo.ui.path_player`)."""
+    config = sim.config
+    return {"image": surface_picture(config.landscape, config.methods), "paths": player_paths(config),
+            "steps": config.steps, "steps_per_epoch": config.steps_per_epoch, "step_name": "optimizer step",
+            "trail": THETA_TRAIL, "start": list(sim.start), "clickable": True, "speeds": list(SPEEDS),
+            "speed": speed, "frame": None, "play_token": play_token,
             "loss_scale": "log" if sim.landscape.log_scale else "linear", "hint": HINT}
 
 
 def animation(sim: Simulation) -> None:
     """The animated picture, played in the browser, with the start point set by a click."""
-    picture = surface_picture(sim.config.landscape, sim.config.methods)
-    data = player_data(sim, picture, st.session_state.get("speed", 100), st.session_state.get(PLAY_TOKEN, 0))
+    data = player_data(sim, st.session_state.get("speed", 100), st.session_state.get(PLAY_TOKEN, 0))
     path_player.path_player(data, key=PLAYER, on_start=_start_here, on_speed=_set_speed)
 
 

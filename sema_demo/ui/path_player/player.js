@@ -254,14 +254,25 @@ class Player {
     const start = this.pending || this.data.start;
     if (start) this.dot(ctx, this.toCanvas(start[0], start[1], box), 6 * unit, "white", "black", unit);
     for (const [x, y, radius, color] of heads) this.dot(ctx, this.toCanvas(x, y, box), radius * unit, color, "white", unit);
-    ctx.restore();
-    ctx.fillStyle = "black";
-    ctx.font = `${Math.round(18 * unit)}px sans-serif`;
-    ctx.textAlign = "right";
-    ctx.textBaseline = "bottom";
     const label = this.pending ? "computing the paths from the new start…" :
       `step ${step.toLocaleString("en-US")} / ${this.steps.toLocaleString("en-US")}${epoch}`;
-    ctx.fillText(label, box.right, box.top - 6 * unit);
+    this.badge(ctx, label, box, unit);
+    ctx.restore();
+  }
+
+  // the step shown, in the plot's top-right corner on a white plate (a title may fill the space above)
+  badge(ctx, label, box, unit) {
+    const pad = 6 * unit;
+    ctx.font = `${Math.round(16 * unit)}px sans-serif`;
+    const width = ctx.measureText(label).width + 2 * pad, height = 24 * unit;
+    ctx.globalAlpha = 0.85;
+    ctx.fillStyle = "white";
+    ctx.fillRect(box.right - width - pad, box.top + pad, width, height);
+    ctx.globalAlpha = 1;
+    ctx.fillStyle = "black";
+    ctx.textAlign = "right";
+    ctx.textBaseline = "middle";
+    ctx.fillText(label, box.right - 2 * pad, box.top + pad + height / 2);
   }
 
   line(ctx, xs, ys, from, to, box, color, alpha, width) {
@@ -407,7 +418,10 @@ class Player {
     ctx.font = `${13 * ratio}px sans-serif`;
     ctx.textBaseline = "middle";
     ctx.textAlign = "right";
-    const tick = (v) => (scale.log ? Number(10 ** v).toPrecision(2) : Number(v).toPrecision(3));
+    const tick = (v) => {
+      const x = scale.log ? 10 ** v : v, size = Math.abs(x);
+      return size !== 0 && (size < 1e-3 || size >= 1e4) ? x.toExponential(1) : String(Number(x.toPrecision(3)));
+    };
     ctx.fillText(tick(scale.hi), area.left - 6 * ratio, area.top + 6 * ratio);
     ctx.fillText(tick(scale.lo), area.left - 6 * ratio, area.bottom - 6 * ratio);
     ctx.save();
