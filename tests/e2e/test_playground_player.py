@@ -110,8 +110,10 @@ def test_a_click_on_the_surface_sets_the_start_and_the_paths_change(browser, ser
         canvas = page.locator(f"{PLAYER} .pp-paths")
         box = canvas.bounding_box()
         # a point right of the middle of the plot area (the axes span ~10-82 % across, ~5-77 % down)
+        clicked = time.monotonic()
         canvas.click(position={"x": box["width"] * 0.6, "y": box["height"] * 0.45})
         page.wait_for_function(f"() => ({FIND_PLAYER})().dataset.start !== '-2.4,2.6'", timeout=TIMEOUT_MS)
+        print(f"\n# click on the surface -> new paths in the browser: {time.monotonic() - clicked:.2f} s")
         x, y = map(float, player.get_attribute("data-start").split(","))
         assert 0 < x < 3 and -3 < y < 3 and (x, y) != (-2.4, 2.6)
         page.wait_for_url(re.compile(rf"x0={x:g}"))       # the start is part of the link

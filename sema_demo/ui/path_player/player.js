@@ -218,7 +218,8 @@ class Player {
   drawPaths(step, epoch) {
     const ctx = this.canvas.getContext("2d");
     const box = this.layout();
-    const unit = (this.canvas.width / REFERENCE_WIDTH);     // line widths follow the picture's size
+    // widths follow the picture's size, but stay visible on a small one (a projector's back row)
+    const unit = Math.max(this.canvas.width / REFERENCE_WIDTH, 0.7 * (window.devicePixelRatio || 1));
     ctx.clearRect(0, 0, this.canvas.width, this.canvas.height);
     ctx.save();
     ctx.beginPath();
@@ -262,9 +263,9 @@ class Player {
 
   // the step shown, in the plot's top-right corner on a white plate (a title may fill the space above)
   badge(ctx, label, box, unit) {
-    const pad = 6 * unit;
-    ctx.font = `${Math.round(16 * unit)}px sans-serif`;
-    const width = ctx.measureText(label).width + 2 * pad, height = 24 * unit;
+    const size = Math.max(16 * unit, 14 * (window.devicePixelRatio || 1)), pad = size / 3;
+    ctx.font = `${Math.round(size)}px sans-serif`;
+    const width = ctx.measureText(label).width + 2 * pad, height = size * 1.5;
     ctx.globalAlpha = 0.85;
     ctx.fillStyle = "white";
     ctx.fillRect(box.right - width - pad, box.top + pad, width, height);
