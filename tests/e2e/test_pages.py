@@ -19,6 +19,7 @@ pytestmark = pytest.mark.e2e
 
 CHART = '[data-testid="stVegaLiteChart"]'
 PICTURE = '[data-testid="stImage"]'
+PLAYER = '[data-testid="stBidiComponentIsolated"]'   # the playground's path player (a components-v2 element)
 PROGRESS = '[data-testid="stProgress"]'
 METRIC = '[data-testid="stMetric"]'
 FIGURE = {"toy": PICTURE, "images": CHART}   # what a training page redraws: decision panels, curves
@@ -50,7 +51,8 @@ def test_every_page_opens_with_its_title_and_a_chart_and_no_error(browser, serve
         heading = page.locator("h1").first.inner_text()
         expected = "SEMA Lab" if path == "" else PAGES[path].split(":")[0]
         assert expected.lower() in heading.lower()
-        assert page.locator(f"{CHART}, {PICTURE}").count() >= 1, "the page opens with a figure"
+        # the page opens with a figure (a lazily loaded element may still be a placeholder when idle)
+        page.locator(f"{CHART}, {PICTURE}, {PLAYER}").first.wait_for(timeout=TIMEOUT_MS)
         assert current_page(page) == PAGES[path]
         screenshot(page, f"open_{path or 'home'}")
 
