@@ -372,7 +372,7 @@ class Player {
     ctx.drawImage(this.lossBackdrop.canvas, 0, 0);
     const { scale } = this.lossBackdrop;
     const x = area.left + (step / this.steps) * (area.right - area.left);
-    ctx.strokeStyle = "#262730";
+    ctx.strokeStyle = this.lossBackdrop.text;        // the theme's text colour: visible in light and dark
     ctx.lineWidth = 1.5 * ratio;
     ctx.beginPath();
     ctx.moveTo(x, area.top);
@@ -438,6 +438,6 @@ class Player {
     ctx.fillText(this.steps.toLocaleString("en-US"), area.right, area.bottom + 6 * ratio);
     ctx.textAlign = "center";
     ctx.fillText(this.data.step_name || "step", (area.left + area.right) / 2, area.bottom + 6 * ratio);
-    return { canvas, scale };
+    return { canvas, scale, text };
   }
 }
