@@ -7,8 +7,9 @@ The animated picture is built in two layers so a frame costs milliseconds:
 * :func:`render_frame` draws the paths up to one step on a copy of it with Pillow, at
   twice the size and then halved, which smooths the lines.
 
-The page animates these frames and :func:`animation_gif` stitches them into a GIF, so
-the export looks exactly like the screen.
+:func:`animation_gif` stitches such frames into a GIF and notebooks show them.  The page
+itself sends the background and the paths to the browser (``sema_demo/ui/path_player``),
+which draws the same layers, with the same widths and colours, at display rate.
 """
 from __future__ import annotations
 
