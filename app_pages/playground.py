@@ -57,7 +57,8 @@ bind_url(PARAMS)
 st.title("🎯 Optimizer playground")
 st.markdown("Every method starts at the same point and sees the **same noisy gradients**: plain **SGD**, "
             "its **EMA** average φ, and **SEMA**, which copies φ back into the live weights θ at the end "
-            "of every epoch (◆). Press ▶ to watch, or drag the scrubber.")
+            "of every epoch (◆). Press ▶ to watch, drag the scrubber, or **click the surface** to start "
+            "somewhere else.")
 
 with st.sidebar:
     st.subheader("Surface and start")
@@ -109,7 +110,7 @@ ui.input_messages(sim)
 preset_buttons(PRESETS, PRESET_HELP, on_apply=ui.start_playing)
 left, right = st.columns([3, 2], gap="medium")
 with left:
-    ui.animation(sim, bg)
+    ui.animation(sim)
 with right:
     what_to_notice(
         "- **SGD** (grey) jitters with the noise. **EMA** φ (blue) is smooth but trails ≈ 1/(1 − α) steps "

@@ -1,12 +1,21 @@
-"""The optimizer playground page, driven headless with Streamlit's AppTest."""
+"""The optimizer playground page, driven headless with Streamlit's AppTest.
 
+AppTest runs no JavaScript: these tests check what the page hands the path player (the
+browser side is tests/e2e/test_playground_player.py) and what the page does with what the
+player sends back, which they send as the browser would (a trigger value of the element).
+"""
+import json
+
+import numpy as np
 import pytest
+from streamlit.proto.WidgetStates_pb2 import WidgetState
 from streamlit.testing.v1 import AppTest
 
 from conftest import PAGES_DIR
 
+from sema_demo.landscapes import get_landscape
 from sema_demo.trajectories import simulate
-from sema_demo.ui.playground import FRAME, PLAYING, config_from_state
+from sema_demo.ui.playground import PLAY_TOKEN, PLAYER, config_from_state
 
 PAGE = str(PAGES_DIR / "playground.py")
 PRESETS = ["① Sharp vs flat", "② Hot noise", "③ EMA lags in a valley", "④ α = 0: no averaging"]
@@ -24,25 +33,100 @@ def _button(at: AppTest, label: str):
     return next(b for b in at.button if b.label == label)
 
 
-def _frame_url(at: AppTest) -> str:
-    """The animated picture's media URL: it names the image's content, so new paths give a new URL."""
-    return at.get("image")[0].proto.imgs[0].url
+def _player(at: AppTest):
+    """The path player element the page mounted."""
+    return next(e for e in at.get("bidi_component") if e.proto.id.endswith(PLAYER))
+
+
+def _player_data(at: AppTest) -> dict:
+    return json.loads(_player(at).proto.json)
+
+
+def _player_sends(at: AppTest, event: str, value) -> AppTest:
+    """Run the page as after the browser's player sent ``event`` = ``value``.
+
+    AppTest has no handle for a components-v2 element, so this adds the trigger the browser
+    would send (the element's events widget) to the widget states of the next run.
+    """
+    states = at._tree.get_widget_states()
+    states.widgets.append(WidgetState(id=f"$$STREAMLIT_INTERNAL_KEY_{_player(at).proto.id}__events",
+                                      json_trigger_value=json.dumps([{"event": event, "value": value}])))
+    return at._run(states)
+
+
+def _player_sets_state(at: AppTest, name: str, value) -> AppTest:
+    """Run the page as after the player set its state ``name`` (setStateValue in the browser)."""
+    states = at._tree.get_widget_states()
+    states.widgets.append(WidgetState(id=_player(at).proto.id, json_value=json.dumps({name: value})))
+    return at._run(states)
 
 
 def test_page_renders_the_default_comparison(page):
     assert page.title[0].value.startswith("🎯 Optimizer playground")
-    assert page.session_state[FRAME] == 1000 and not page.session_state[PLAYING]   # the whole run
     table = page.dataframe[0].value
     assert list(table.method) == ["SGD", "EMA", "SEMA"]
     assert (table.status == "ok").all() and table["8 seeds"].str.contains("±").all()
     notice = next(i.value for i in page.info if "What to notice" in i.value)
     assert "Of 8 noise seeds, runs ending in the **sharp** SGD" in notice
-    assert page.get("image") and page.get("vega_lite_chart")
+    assert page.get("vega_lite_chart")
     assert not page.error and not page.warning
 
 
+def test_the_player_gets_the_picture_and_the_paths_as_data(page):
+    """One picture (with its plot box and axis extent) and each method's path, step by step."""
+    data, sim = _player_data(page), simulate(config_from_state(page.session_state))
+    image = data["image"]
+    assert image["src"].startswith("data:image/webp;base64,") and image["extent"] == list(sim.landscape.domain)
+    left, top, right, bottom = image["plot_box"]
+    assert 0 <= left < right <= image["width"] and 0 <= top < bottom <= image["height"]
+    assert [p["name"] for p in data["paths"]] == ["SGD", "EMA", "SEMA"]
+    assert data["steps"] == 1000 and data["start"] == [-2.4, 2.6] and data["frame"] is None
+    paths = {p["name"]: p for p in data["paths"]}
+    sema = sim.paths["sema"]
+    np.testing.assert_allclose(np.column_stack([paths["SEMA"]["x"], paths["SEMA"]["y"]]), sema.phi, atol=1e-4)
+    np.testing.assert_allclose(np.column_stack([paths["SEMA"]["live"]["x"], paths["SEMA"]["live"]["y"]]),
+                               sema.theta, atol=1e-4)
+    np.testing.assert_allclose(paths["SEMA"]["loss"], sema.phi_loss, rtol=1e-4)
+    assert paths["SEMA"]["switches"] == sema.switch_steps.tolist() and len(sema.switch_steps) == 20
+    np.testing.assert_allclose(paths["SGD"]["x"], sim.paths["sgd"].theta[:, 0], atol=1e-4)
+    assert paths["SGD"]["style"] == "live" and paths["EMA"]["live"] is None   # EMA's θ is SGD's path
+    assert data["speed"] == 100 and data["clickable"]
+
+
+def test_a_click_on_the_surface_sets_the_start_and_recomputes_the_paths(page):
+    before = _player_data(page)
+    _player_sends(page, "start", {"x": 1.234, "y": -0.5})
+    assert not page.exception
+    assert (page.session_state["x0"], page.session_state["y0"]) == (1.23, -0.5)   # the start inputs follow
+    assert page.sidebar.number_input(key="x0").value == 1.23
+    after = _player_data(page)
+    assert after["start"] == [1.23, -0.5] and after["play_token"] == before["play_token"] + 1   # it replays
+    for path in after["paths"]:
+        assert (path["x"][0], path["y"][0]) == (1.23, -0.5)
+    assert after["paths"][2]["x"] != before["paths"][2]["x"]
+    final = page.dataframe[0].value.set_index("method")["final loss"]
+    assert final["SEMA"] == pytest.approx(simulate(config_from_state(page.session_state)).paths["sema"].final_loss)
+    assert page.query_params["x0"] == "1.23" and page.query_params["y0"] == "-0.5"   # the link keeps it
+    page.run()                                   # a later rerun does not replay it again
+    assert _player_data(page)["play_token"] == after["play_token"]
+
+
+@pytest.mark.parametrize("value", [{"x": "left", "y": 1}, {"x": float("nan"), "y": 0}, [1, 2], None])
+def test_a_malformed_start_from_the_browser_is_ignored(page, value):
+    _player_sends(page, "start", value)
+    assert not page.exception
+    assert (page.session_state["x0"], page.session_state["y0"]) == (-2.4, 2.6)
+
+
+def test_the_player_speed_lands_in_session_state_and_the_url(page):
+    _player_sets_state(page, "speed", 400)
+    assert not page.exception
+    assert page.session_state["speed"] == 400 and page.query_params["speed"] == "400"
+    assert _player_data(page)["speed"] == 400
+
+
 @pytest.mark.parametrize("preset", PRESETS)
-def test_each_preset_sets_its_controls_and_starts_playing(page, preset):
+def test_each_preset_sets_its_controls_and_replays_the_animation(page, preset):
     _button(page, preset).click().run()
     assert not page.exception
     expected = {"① Sharp vs flat": {"landscape": "two_basins", "alpha": 0.99, "lr": 0.02},
@@ -50,8 +134,9 @@ def test_each_preset_sets_its_controls_and_starts_playing(page, preset):
                 "③ EMA lags in a valley": {"landscape": "valley", "alpha": 0.995, "steps": 2000},
                 "④ α = 0: no averaging": {"landscape": "two_basins", "alpha": 0.0}}[preset]
     assert {k: page.session_state[k] for k in expected} == expected
-    assert page.session_state[PLAYING] and 0 < page.session_state[FRAME] < page.session_state["steps"]
+    assert page.session_state[PLAY_TOKEN] == 1 and _player_data(page)["play_token"] == 1   # it replays
     assert page.sidebar.select_slider(key="alpha").value == expected["alpha"]
+    assert _player_data(page)["steps"] == page.session_state["steps"]
 
 
 def test_the_page_runs_what_its_controls_say(page):
@@ -64,30 +149,13 @@ def test_the_page_runs_what_its_controls_say(page):
 @pytest.mark.parametrize("key, widget, value", [("alpha", "select_slider", 0.95),
                                                 ("switch_every", "number_input", 3)])
 def test_changing_alpha_or_the_switch_interval_changes_the_paths(page, key, widget, value):
-    before, sema_before = _frame_url(page), page.dataframe[0].value.set_index("method").loc["SEMA"]
+    before, sema_before = _player_data(page)["paths"], page.dataframe[0].value.set_index("method").loc["SEMA"]
     getattr(page.sidebar, widget)(key=key).set_value(value).run()
     assert not page.exception
     sema_after = page.dataframe[0].value.set_index("method").loc["SEMA"]
-    assert _frame_url(page) != before
+    assert _player_data(page)["paths"][2]["x"] != before[2]["x"]       # SEMA's path moved
     assert sema_after["final loss"] != sema_before["final loss"]
     assert page.query_params[key] == str(value)                 # the link reproduces the demo
-
-
-def test_play_advances_frames_and_pause_holds_them(page):
-    _button(page, "⏮ Reset").click().run()
-    assert page.session_state[FRAME] == 0
-    first = _frame_url(page)
-    _button(page, "▶ Play").click().run()
-    step = page.session_state[FRAME]
-    assert page.session_state[PLAYING] and step > 0
-    page.run()                                   # each run of the fragment is one more frame
-    assert page.session_state[FRAME] > step and _frame_url(page) != first
-    _button(page, "⏸ Pause").click().run()
-    held = page.session_state[FRAME]
-    page.run()
-    assert page.session_state[FRAME] == held and not page.session_state[PLAYING]
-    _button(page, "⏭ Step").click().run()
-    assert page.session_state[FRAME] > held
 
 
 def test_a_diverging_learning_rate_says_where_and_keeps_the_page(page):
@@ -97,6 +165,8 @@ def test_a_diverging_learning_rate_says_where_and_keeps_the_page(page):
     errors = [e.value for e in page.error]
     assert any("SGD diverged at step" in e for e in errors) and any("SEMA diverged at step" in e for e in errors)
     assert "diverged at step" in page.dataframe[0].value.status.iloc[0]
+    diverged = {p["name"]: p["diverged"] for p in _player_data(page)["paths"]}
+    assert diverged["SGD"] and diverged["SEMA"]      # the player marks them with an ✕
 
 
 def test_bad_inputs_are_explained(page):
@@ -152,13 +222,14 @@ def test_exports_gif_frames_and_csv_of_the_paths():
 
 @pytest.mark.parametrize("landscape", ["valley", "rosenbrock", "himmelblau", "rastrigin"])
 def test_every_landscape_opens_with_its_own_defaults(page, landscape):
-    from sema_demo.landscapes import get_landscape
-
     page.sidebar.selectbox(key="landscape").set_value(landscape).run()
     land = get_landscape(landscape)
     assert not page.exception and not page.error
     assert page.session_state["lr"] == land.lr and (page.session_state["x0"], page.session_state["y0"]) == land.start
-    assert page.get("image") and list(page.dataframe[0].value.method) == ["SGD", "EMA", "SEMA"]
+    assert list(page.dataframe[0].value.method) == ["SGD", "EMA", "SEMA"]
+    data = _player_data(page)
+    assert data["image"]["extent"] == list(land.domain) and data["start"] == list(land.start)
+    assert data["loss_scale"] == ("log" if land.log_scale else "linear")
     notice = next(i.value for i in page.info if "What to notice" in i.value)
     measured = "runs ending in the" if landscape == "himmelblau" else "ends lowest"
     assert measured in notice

@@ -7,8 +7,9 @@ The animated picture is built in two layers so a frame costs milliseconds:
 * :func:`render_frame` draws the paths up to one step on a copy of it with Pillow, at
   twice the size and then halved, which smooths the lines.
 
-The page animates these frames and :func:`animation_gif` stitches them into a GIF, so
-the export looks exactly like the screen.
+:func:`animation_gif` stitches such frames into a GIF and notebooks show them.  The page
+itself sends the background and the paths to the browser (``sema_demo/ui/path_player``),
+which draws the same layers, with the same widths and colours, at display rate.
 """
 from __future__ import annotations
 
@@ -62,7 +63,7 @@ def _legend_handles(methods) -> list[Line2D]:
         if m not in methods:
             continue
         color, name = METHOD_COLORS[m], METHOD_NAMES[m]
-        if _draws_theta(m, methods):
+        if draws_theta(m, methods):
             handles.append(Line2D([], [], color=color, lw=2 if m == "sgd" else 1.5,
                                   alpha=0.9 if m == "sgd" else 0.6, label=f"{name} θ"))
         if m != "sgd":
@@ -128,7 +129,7 @@ def _rgba(color: str, alpha: float) -> tuple[int, int, int, int]:
     return r, g, b, int(round(255 * alpha))
 
 
-def _draws_theta(method: str, methods) -> bool:
+def draws_theta(method: str, methods) -> bool:
     """Draw a faint θ path? Not for EMA and SWA when SGD's path (the same θ) is drawn already."""
     return not (method in SHARES_THETA_WITH_SGD and "sgd" in methods)
 
@@ -182,7 +183,7 @@ def render_frame(bg: Background, sim: Simulation, step: int, trail: int | None =
         shown[m] = pixels(path.theta[:n]), pixels(path.phi[:n])
     first = {m: 0 if trail is None else max(len(shown[m][0]) - 1 - trail, 0) for m in methods}
     for m in methods:                           # faint θ trails underneath
-        if _draws_theta(m, sim.config.methods):
+        if draws_theta(m, sim.config.methods):
             opacity, width = (0.9, 2) if m == "sgd" else (0.6, 1.5)   # SGD's θ is its only path
             _polyline(draw, shown[m][0][first[m]:], _rgba(METHOD_COLORS[m], opacity), int(width * s))
     heads = []
@@ -192,7 +193,7 @@ def render_frame(bg: Background, sim: Simulation, step: int, trail: int | None =
             _polyline(draw, phi, "white", 7 * s)       # casing: readable on any surface
             _polyline(draw, phi, color, 4 * s)
             heads.append((phi[-1], 8, color))
-        if _draws_theta(m, sim.config.methods):
+        if draws_theta(m, sim.config.methods):
             heads.append((theta[-1], 7 if m == "sgd" else 4, color))
         if m == "sema":
             for k in path.switch_steps[path.switch_steps < len(theta)]:

@@ -1,12 +1,12 @@
 """Streamlit helpers of the optimizer playground: cached work, the animation, messages.
 
-The whole run is simulated once per setting change (cached); the animation then only
-moves a frame index inside a ``st.fragment`` that re-runs itself every 1/FPS seconds
-while playing, so the rest of the page does not rerun per frame.
+The whole run is simulated once per setting change (cached) and handed to the path player
+(:mod:`sema_demo.ui.path_player`) as data: the browser animates it, so playing costs the
+server nothing per frame.  A click on the surface comes back as a new start, which sets
+the start controls and replays the freshly simulated paths.
 """
 from __future__ import annotations
 
-import io
 from collections.abc import Mapping
 from functools import partial
 from typing import Any
@@ -15,20 +15,21 @@ import numpy as np
 import streamlit as st
 
 from ..averaging import METHODS
-from ..charts.playground import Background, animation_gif, render_frame, surface_background
-from ..charts.style import METHOD_NAMES
+from ..charts.playground import (DRAW_ORDER, THETA_TRAIL, Background, animation_gif, draws_theta,
+                                 surface_background)
+from ..charts.style import METHOD_COLORS, METHOD_NAMES
 from ..landscapes import get_landscape
 from ..stats import format_mean_std
 from ..trajectories import BasinMap, SimConfig, Simulation, many_starts, simulate
-from .common import inline_image
+from . import path_player
 from .jobs import heavy_job
 
 
-FPS = 12.5                      # animation frames per second while playing
 SPEEDS = (25, 50, 100, 200, 400, 1000)   # optimizer steps per second
 N_SEEDS = 8                     # noise seeds behind every "mean ± std"
-# session-state keys: the step shown, whether it plays, the run's last step, the scrubber widget
-FRAME, PLAYING, LAST, SCRUB = "pg_frame", "pg_playing", "pg_last_step", "pg_scrub"
+PLAY_TOKEN = "pg_play_token"    # session-state key: a new value makes the player play from step 0
+PLAYER = "pg_player"            # the player's key
+HINT = "Click anywhere on the surface to start every method there."
 
 
 # The simulations take a slot of the server-wide job queue inside the cached functions, so
@@ -62,90 +63,64 @@ def config_from_state(state: Mapping[str, Any]) -> SimConfig:
                      lookahead_k=state["lookahead_k"])
 
 
-def _frame_url(image) -> str:
-    """A frame (a Pillow image) as a JPEG ``data:`` URL (see :func:`inline_image`)."""
-    out = io.BytesIO()
-    image.save(out, format="JPEG", quality=90)
-    return inline_image(out.getvalue())
-
-
 def start_playing() -> None:
-    """Rewind and play (presets call this so a story starts moving at once)."""
-    st.session_state[FRAME] = 0
-    st.session_state[PLAYING] = True
+    """Make the player replay from step 0 (presets and a new start call this)."""
+    st.session_state[PLAY_TOKEN] = st.session_state.get(PLAY_TOKEN, 0) + 1
 
 
-def _stride() -> int:
-    """Optimizer steps per animation frame at the chosen speed."""
-    return max(1, round(st.session_state.get("speed", 100) / FPS))
+def _start_here(x: float, y: float) -> None:
+    """A click on the surface: it becomes the start (rounded like the start inputs) and plays."""
+    st.session_state["x0"], st.session_state["y0"] = round(x, 2), round(y, 2)
+    start_playing()
 
 
-def _play_or_pause(steps: int) -> None:
-    state = st.session_state
-    if not state[PLAYING] and state[FRAME] >= steps:
-        state[FRAME] = 0                     # at the end: play again from the start
-    state[PLAYING] = not state[PLAYING]
+def _set_speed(speed: float) -> None:
+    st.session_state["speed"] = min(SPEEDS, key=lambda s: abs(s - speed))   # one of the URL's choices
 
 
-def _step(steps: int) -> None:
-    st.session_state[PLAYING] = False
-    st.session_state[FRAME] = min(st.session_state[FRAME] + _stride(), steps)
+@st.cache_resource(max_entries=16, show_spinner=False)
+def surface_picture(landscape: str, methods: tuple[str, ...]) -> dict[str, Any]:
+    """The surface as the player's picture entry, encoded once and shared by every session."""
+    bg = background(landscape, methods)
+    x0, x1, y0, y1 = domain = get_landscape(landscape).domain
+    a, b, c, d = bg.to_pixels                     # exact, where bg.plot_box is rounded to pixels
+    return path_player.surface(bg.image, (a * x0 + b, c * y1 + d, a * x1 + b, c * y0 + d), domain)
 
 
-def _reset() -> None:
-    st.session_state[PLAYING] = False
-    st.session_state[FRAME] = 0
+@st.cache_data(max_entries=64, show_spinner=False)
+def player_paths(config: SimConfig) -> list[dict[str, Any]]:
+    """The run's paths in the player's data shape: the same layers the GIF frames draw.
 
-
-def _scrub() -> None:
-    # While playing the scrubber is not shown; a "change" then is the browser's stale copy of it.
-    if not st.session_state[PLAYING]:
-        st.session_state[FRAME] = st.session_state[SCRUB]
-
-
-def animation(sim: Simulation, bg: Background) -> None:
-    """The animated picture with play / pause / step / reset, speed and a scrubber.
-
-    Only a fragment holding the picture and the scrubber reruns per frame.  While playing
-    it ticks every 1/FPS seconds, and every run of it (a tick or any full rerun) advances
-    the frame, so tests can drive it with plain reruns.  The buttons sit outside it: they
-    change whether it ticks, which takes one full rerun anyway.
+    Averages φ are bold full paths; SGD, whose φ is θ, is a thin trail of its recent steps;
+    SEMA and Lookahead also show their own live θ as a thin trail with ◆ at their switches.
+    Cached: a rerun that only changed something else sends the same lists without rebuilding them.
     """
-    steps = sim.config.steps
-    state = st.session_state
-    state.setdefault(PLAYING, False)
-    if FRAME not in state or state[FRAME] == state.get(LAST):
-        state[FRAME] = steps                  # open on (and stay at) the finished run: the whole story
-    state[FRAME], state[LAST] = min(int(state[FRAME]), steps), steps
-    playing = state[PLAYING]
+    sim = simulation(config)
+    domain, paths = sim.landscape.domain, []
+    for m in (m for m in DRAW_ORDER if m in config.methods):
+        p = sim.paths[m]
+        own_theta = m != "sgd" and draws_theta(m, config.methods)
+        paths.append(path_player.path(
+            METHOD_NAMES[m], METHOD_COLORS[m], p.theta if m == "sgd" else p.phi, extent=domain,
+            loss=p.phi_loss, style="live" if m == "sgd" else "average", live=p.theta if own_theta else None,
+            switches=p.switch_steps if m in ("sema", "lookahead") else (), diverged=p.diverged_at is not None))
+    return paths
 
-    @st.fragment(run_every=1 / FPS if playing else None)
-    def frame() -> None:
-        if state[PLAYING] != playing:         # the ticking must change: rerun the page once
-            st.rerun()
-        if playing:
-            state[FRAME] = min(state[FRAME] + _stride(), steps)
-            if state[FRAME] >= steps:         # the end: stop ticking
-                state[PLAYING] = False
-                st.rerun()
-        st.image(_frame_url(render_frame(bg, sim, state[FRAME])), width="stretch")
-        if playing:   # a widget the script moves on every tick would race with the browser's copy of it
-            st.progress(state[FRAME] / steps, text=f"Step {state[FRAME]:,} of {steps:,}")
-        else:
-            state[SCRUB] = state[FRAME]
-            st.slider("Step shown", 0, steps, key=SCRUB, on_change=_scrub,
-                      help="Scrub through the run: every path is drawn up to this optimizer step.")
 
-    frame()
-    play, step, reset = st.columns(3)
-    play.button("⏸ Pause" if playing else "▶ Play", on_click=_play_or_pause, args=(steps,),
-                type="secondary" if playing else "primary", width="stretch",
-                help="Animate the run (from the start if it is at the end), or stop it here.")
-    step.button("⏭ Step", on_click=_step, args=(steps,), width="stretch",
-                help=f"Advance {_stride()} steps (one frame).")
-    reset.button("⏮ Reset", on_click=_reset, width="stretch", help="Back to step 0.")
-    st.select_slider("Speed (optimizer steps per second)", SPEEDS, key="speed",
-                     help=f"How many optimizer steps the animation shows per second ({FPS:g} frames per second).")
+def player_data(sim: Simulation, speed: float, play_token: int) -> dict[str, Any]:
+    """Everything the player gets for this run (see :mod:`sema_demo.ui.path_player`)."""
+    config = sim.config
+    return {"image": surface_picture(config.landscape, config.methods), "paths": player_paths(config),
+            "steps": config.steps, "steps_per_epoch": config.steps_per_epoch, "step_name": "optimizer step",
+            "trail": THETA_TRAIL, "start": list(sim.start), "clickable": True, "speeds": list(SPEEDS),
+            "speed": speed, "frame": None, "play_token": play_token,
+            "loss_scale": "log" if sim.landscape.log_scale else "linear", "hint": HINT}
+
+
+def animation(sim: Simulation) -> None:
+    """The animated picture, played in the browser, with the start point set by a click."""
+    data = player_data(sim, st.session_state.get("speed", 100), st.session_state.get(PLAY_TOKEN, 0))
+    path_player.path_player(data, key=PLAYER, on_start=_start_here, on_speed=_set_speed)
 
 
 def downloads(sim: Simulation, bg: Background) -> None:

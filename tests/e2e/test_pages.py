@@ -19,6 +19,7 @@ pytestmark = pytest.mark.e2e
 
 CHART = '[data-testid="stVegaLiteChart"]'
 PICTURE = '[data-testid="stImage"]'
+PLAYER = '[data-testid="stBidiComponentIsolated"]'   # the playground's path player (a components-v2 element)
 PROGRESS = '[data-testid="stProgress"]'
 METRIC = '[data-testid="stMetric"]'
 FIGURE = {"toy": PICTURE, "images": CHART}   # what a training page redraws: decision panels, curves
@@ -50,7 +51,8 @@ def test_every_page_opens_with_its_title_and_a_chart_and_no_error(browser, serve
         heading = page.locator("h1").first.inner_text()
         expected = "SEMA Lab" if path == "" else PAGES[path].split(":")[0]
         assert expected.lower() in heading.lower()
-        assert page.locator(f"{CHART}, {PICTURE}").count() >= 1, "the page opens with a figure"
+        # the page opens with a figure (a lazily loaded element may still be a placeholder when idle)
+        page.locator(f"{CHART}, {PICTURE}, {PLAYER}").first.wait_for(timeout=TIMEOUT_MS)
         assert current_page(page) == PAGES[path]
         screenshot(page, f"open_{path or 'home'}")
 
@@ -66,23 +68,6 @@ def test_home_alpha_slider_redraws_the_walk_and_lands_in_the_url(browser, server
         page.wait_for_url(re.compile(r"home_alpha=0\.99"))
         wait_until_idle(page, timeout_ms=TIMEOUT_MS)
         screenshot(page, "home_alpha_0.99")
-
-
-def test_playground_play_animates_the_picture(browser, server):
-    with visit(browser, f"{server.url}/playground") as page:
-        wait_until_idle(page, timeout_ms=TIMEOUT_MS)
-        picture = '[data-testid="stMain"] [data-testid="stImage"]'
-        before = content(page.locator(picture).first)   # opens on the finished run
-        page.get_by_role("button", name="▶ Play").click()
-        step = wait_for_text(page, PROGRESS, r"Step [\d,]+ of 1,000")     # the animation ticks
-        wait_for_change(page, picture, before)
-        assert page.locator(f"{picture} img").first.get_attribute("src").startswith("data:image/jpeg")
-        screenshot(page, "playground_playing")
-        assert int(step.split()[1].replace(",", "")) < 1000
-        # it plays to the end by itself, then shows the scrubber again
-        page.get_by_role("button", name="▶ Play").wait_for(timeout=TIMEOUT_MS)
-        wait_until_idle(page, timeout_ms=TIMEOUT_MS)
-        assert slider(page, "Step shown").input_value() == "1000"
 
 
 @pytest.mark.parametrize("path", TRAINING)
