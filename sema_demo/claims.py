@@ -371,17 +371,12 @@ def report_markdown(report: dict) -> str:
 
 
 def write_report(report: dict, out: Path) -> list[Path]:
-    """claims.json and claims.md in `out`, each written to a temporary file and renamed into place."""
-    out.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for name, text in (("claims.json", json.dumps(report, indent=1, allow_nan=True)),
-                       ("claims.md", report_markdown(report))):
-        path = out / name
-        tmp = path.with_name(f".{name}.tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
-        paths.append(path)
-    return paths
+    """claims.json (strict JSON: null for a non-finite number) and claims.md in `out`, written whole
+    or not at all (sema_demo/outputs.py)."""
+    from .outputs import json_text, write_outputs
+
+    return write_outputs(out, {"claims.json": lambda path: path.write_text(json_text(report), encoding="utf-8"),
+                               "claims.md": lambda path: path.write_text(report_markdown(report), encoding="utf-8")})
 
 
 def load_report(path: Path) -> dict | None:

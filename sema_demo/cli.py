@@ -35,6 +35,8 @@ except KeyboardInterrupt:
     sys.exit(interrupted())
 
 RESULT_FILES = ("metrics.csv", "metrics.json", "curves.png")
+CLAIMS_FILES = ("claims.json", "claims.md")
+PATHS_FILES = ("paths.csv", "surface.npz", "plane.json", "paths.png")
 
 CIFAR_EXAMPLE = ("sema-demo compare --dataset cifar10 --per-class 500 --test-size 2000 --width 32 \\\n"
                  "      --batch-size 128 --alpha 0.99 --epochs 30 --seeds 0,1,2 --out runs/c10")
@@ -212,6 +214,7 @@ def cmd_claims(args: argparse.Namespace) -> int:
     """Measure the paper's claims and write claims.json and claims.md (sema_demo/claims.py)."""
     from .claims import run_claims, write_report
 
+    out = prepare_out_dir(args.out, CLAIMS_FILES)     # before any work: a bad --out must not cost a run
     bar = ProgressBar(1.0, "claims")
     try:
         report = run_claims(quick=args.quick, progress=lambda fraction, text: bar.update(fraction, text))
@@ -220,7 +223,7 @@ def cmd_claims(args: argparse.Namespace) -> int:
     for c in report["claims"]:
         low, high = c["ci"]
         print(f"{c['id']:>9}  {c['verdict']:<13}  {c['effect']:+.3g} [{low:+.3g}, {high:+.3g}]  {c['claim']}")
-    paths = write_report(report, Path(args.out))
+    paths = write_report(report, out)
     print(f"\n{len(report['claims'])} rows in {report['wall_s']:.0f} s. Wrote {paths[0]} and {paths[1]}.")
     return 0
 
@@ -439,14 +442,6 @@ def _paths_trainer(args: argparse.Namespace):
     return Trainer(data, partial(IMAGE_MODELS["cnn"], images.image_shape[0], images.n_classes, 16), config)
 
 
-def _replace(path: Path, write) -> None:
-    """Write through a temporary file in the same folder, then rename: never a half-written file."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as f:
-        write(f)
-    tmp.replace(path)
-
-
 def cmd_paths(args: argparse.Namespace) -> int:
     import numpy as np
     import pandas as pd
@@ -457,6 +452,7 @@ def cmd_paths(args: argparse.Namespace) -> int:
     grid_size = args.grid or PATHS_DEFAULTS["toy" if args.dataset in TOY_SETS else "images"]["grid"]
     if grid_size < 3:
         raise CliError(f"--grid must be at least 3 points per axis, got {grid_size}")
+    out = prepare_out_dir(args.out, PATHS_FILES)      # before any work: a bad --out must not cost a run
     trainer = _paths_trainer(args)
     print(f"{args.dataset}: {len(trainer.x_train):,} training examples; sgd, ema, sema × "
           f"{plural(len(args.seeds), 'seed')}; {plural(trainer.config.epochs, 'epoch')} on {trainer.device}.",
@@ -470,20 +466,18 @@ def cmd_paths(args: argparse.Namespace) -> int:
     first = studies[args.seeds[0]]
     points = {seed: point_losses(study, models, x, y) for seed, study in studies.items()}
     grid = surface_grid(first, models[(first.points[0]["method"], first.seed)], x, y, grid_size)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     frame = pd.concat([s.frame[PATH_COLUMNS] for s in studies.values()], ignore_index=True)
-    _replace(out / "paths.csv", lambda f: f.write(frame.to_csv(index=False).encode()))
-    _replace(out / "surface.npz", lambda f: np.savez(f, x=grid.x, y=grid.y, loss=grid.loss))
     plane = first.plane
     described = {"kind": plane.kind, "seed": first.seed, "centre": plane.centre, "explained": plane.explained,
                  "note": plane.note, "surface_points": len(x),
                  "in_plane": {f"{m}/{w}": v for (m, w), v in first.in_plane.items()}}
     keep = ("method", "seed", "x", "y", "loss")
     report = {"plane": described, "points": [{k: p[k] for k in keep} for seed in args.seeds for p in points[seed]]}
-    _replace(out / "plane.json", lambda f: f.write(json.dumps(report, indent=1).encode()))
     figure = paths_figure(first, grid, points[first.seed])
-    _replace(out / "paths.png", lambda f: figure.savefig(f, format="png", dpi=120))
+    write_outputs(out, {"paths.csv": lambda path: frame.to_csv(path, index=False),
+                        "surface.npz": lambda path: np.savez(path, x=grid.x, y=grid.y, loss=grid.loss),
+                        "plane.json": lambda path: path.write_text(json_text(report)),
+                        "paths.png": lambda path: figure.savefig(path, format="png", dpi=120)})
     print("\n" + "\n".join(line.replace("**", "") for line in path_notes(first, points[first.seed])))
     print(f"\nWrote {out / 'paths.csv'}, {out / 'surface.npz'}, {out / 'plane.json'} and {out / 'paths.png'}.")
     return 0

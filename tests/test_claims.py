@@ -94,7 +94,7 @@ def test_report_is_written_atomically_and_reads_back(tmp_path):
               "wall_s": 1.0, "quick": True, "seeds": list(range(6)), "command": claims.QUICK_COMMAND,
               "settings": {"toy": claims.asdict(TOY_DEFAULT)}}
     paths = write_report(report, tmp_path / "out")
-    assert [p.name for p in paths] == ["claims.json", "claims.md"] and not list((tmp_path / "out").glob(".*tmp"))
+    assert [p.name for p in paths] == ["claims.json", "claims.md"] and not list((tmp_path / "out").glob(".tmp-*"))
     assert load_report(paths[0]) == json.loads(paths[0].read_text()) and check_report(report) == []
     assert "| 2-toy |" in paths[1].read_text() and "supported" in report_markdown(report)
     assert load_report(tmp_path / "missing.json") is None

@@ -281,7 +281,7 @@ def test_paths_writes_the_projected_paths_the_surface_the_plane_and_a_figure(cap
     assert [(p["method"], p["seed"]) for p in points] == [(m, s) for s in (0, 1) for m in ("sgd", "ema", "sema")]
     assert points[0]["x"] == 0 and points[0]["y"] == 0 and all(p["loss"] > 0 for p in points)
     assert (out_dir / "paths.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert not list(out_dir.glob(".*.tmp"))                        # written through temporary files
+    assert not list(out_dir.glob(".tmp-*"))                         # written through temporary files, renamed
     assert "Lowest end." in out and "Wrote" in out
 
 
@@ -297,3 +297,12 @@ def test_paths_bad_arguments_get_one_error_line(capsys, tmp_path, monkeypatch, a
     last = err.strip().splitlines()[-1]
     assert "error:" in last and message in last and "Traceback" not in err
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("command", [("paths", "--dataset", "circles", "--epochs", "1"), ("claims", "--quick")])
+def test_paths_and_claims_refuse_an_unusable_out_before_any_work(capsys, tmp_path, command):
+    (tmp_path / "afile").write_text("keep me")
+    code, out, err = run(capsys, *command, "--out", str(tmp_path / "afile" / "below"))
+    assert code == 1 and err.startswith("error: the output folder") and err.count("\n") == 1, err
+    assert "epoch" not in err and "claims" not in err.split("error:")[0] and "Traceback" not in err
+    assert (tmp_path / "afile").read_text() == "keep me"
