@@ -13,8 +13,8 @@ student, staggered over the first 2 s:
 
 1. opens Home                       -> time to first chart (from connecting to the chart message)
 2. moves the noise slider           -> rerun latency (until the redrawn chart arrives)
-3. goes to the playground           -> time to first chart; presses ▶ Play -> rerun latency
-   (until the animation's first frame), lets it play a few seconds
+3. goes to the playground           -> time to first chart; watches it play a few seconds (the
+   animation runs in the browser, so playing sends the server nothing)
 4. goes to Decision boundaries      -> time to first chart; its default training starts by
    itself and runs to the end (or ``--train-cap`` seconds), ticking like the browser did
 
@@ -107,7 +107,9 @@ class Recording:
     ticks: dict[str, bytes]       # fragment id -> its ``run_every`` rerun message
 
 
-STEPS = ("open Home", "move the noise slider", "go to the playground", "press ▶ Play", "go to Decision boundaries")
+STEPS = ("open Home", "move the noise slider", "go to the playground", "go to Decision boundaries")
+# The playground plays in the browser (sema_demo/ui/path_player): pressing Play sends the server nothing,
+# so a student only watches it for --play-seconds.
 
 
 async def record_browser(browser: Browser, url: str, stats: Stats) -> Recording:
@@ -125,8 +127,6 @@ async def record_browser(browser: Browser, url: str, stats: Stats) -> Recording:
     nav = page.locator('[data-testid="stSidebarNav"]')
     await nav.get_by_role("link", name="Optimizer playground").click()
     await settle(page)
-    await page.get_by_role("button", name="▶ Play").click()
-    await page.locator('[data-testid="stProgress"]').filter(has_text="Step").wait_for(timeout=STEP_TIMEOUT * 1000)
     await nav.get_by_role("link", name="Decision boundaries").click()
     await page.locator('[data-testid="stProgress"]').filter(has_text="training").wait_for(timeout=STEP_TIMEOUT * 1000)
     await page.wait_for_timeout(2000)                     # a few training ticks
@@ -265,11 +265,9 @@ async def student(i: int, url: str, recording: Recording, stats: Stats, args, in
         stats.rerun["home_slider"].append(await tab.step(1))
         step = STEPS[2]
         stats.first_chart["playground"].append(await tab.step(2))
+        await asyncio.sleep(args.play_seconds)                             # watching it play in the browser
         step = STEPS[3]
-        stats.rerun["playground_play"].append(await tab.step(3, lambda msg: progress_text(msg).startswith("Step")))
-        await asyncio.sleep(args.play_seconds)
-        step = STEPS[4]
-        stats.first_chart["toy"].append(await tab.step(4))
+        stats.first_chart["toy"].append(await tab.step(3))
         started = time.perf_counter()
         finished = tab.expect(lambda msg: "· finished" in progress_text(msg))
         await in_training.put(i)
