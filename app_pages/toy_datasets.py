@@ -106,7 +106,7 @@ arch = "-".join(map(str, (2, *hidden, data.n_classes)))
 target = s.target / 100
 
 
-def build():
+def build(methods=methods):
     config = TrainConfig(methods=methods, seeds=tuple(range(s.seeds)), epochs=s.epochs, batch_size=s.batch,
                          optimizer=s.optimizer, lr=s.lr, ema_momentum=s.alpha, switch_epochs=s.switch,
                          grid_resolution=GRID, record_paths=True)
@@ -171,6 +171,6 @@ if trainer is not None:
 
 map_tab, = st.tabs(["🗺️ Map: when does SEMA help? (α × switch interval, measured)"])
 with map_tab:
-    _, map_model, map_base = build()
+    _, map_model, map_base = build(("sgd", "ema", "sema"))   # the map compares these, whatever is ticked above
     measured_map_panel(data, map_model, map_base, target, (tuple(str(s[k]) for k in PARAMS if k not in (
         "alpha", "switch", "seeds", "methods")), settings[1]))
