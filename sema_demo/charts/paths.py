@@ -16,10 +16,10 @@ from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
 
 from ..paths import PLANES, PathStudy, SurfaceGrid
-from .playground import SUPERSAMPLE, SURFACE_CMAP, Background, _dashed, _polyline, _rgba
+from .playground import SUPERSAMPLE, SURFACE_CMAP, Background, _dashed, _polyline, _rgba, finish_frame
 from .style import METHOD_COLORS, METHOD_NAMES
 
 DRAW_ORDER = ("sgd", "swa", "lookahead", "ema", "sema")   # SEMA last: on top
@@ -217,9 +217,4 @@ def render_paths_frame(bg: Background, study: PathStudy, upto: int, steps_per_ep
         r = radius * s
         draw.ellipse((x - r, y - r, x + r, y + r), fill=color, outline="black" if color == "white" else "white",
                      width=2 * s)
-    frame = bg.image.copy()
-    frame.paste(plot, bg.plot_box[:2])
-    label = f"step {upto:,}  ·  epoch {upto / steps_per_epoch:.1f}"
-    ImageDraw.Draw(frame).text((bg.plot_box[2], bg.plot_box[1] - 6 * s), label, fill="black", anchor="rd",
-                               font=ImageFont.load_default(size=16 * s))
-    return frame.reduce(s)
+    return finish_frame(bg, plot, f"step {upto:,}  ·  epoch {upto / steps_per_epoch:.1f}", s, 16)

@@ -209,11 +209,17 @@ def render_frame(bg: Background, sim: Simulation, step: int, trail: int | None =
     dot(pixels(np.array([sim.start]))[0], 6, "white", outline="black")
     for xy, radius, color in heads:
         dot(xy, radius, color)
+    label = f"step {step:,} / {sim.config.steps:,}  ·  epoch {step / sim.config.steps_per_epoch:.1f}"
+    return finish_frame(bg, plot, label, s, 18)
+
+
+def finish_frame(bg, plot: Image.Image, label: str, s: int, font_size: int) -> Image.Image:
+    """The background with the drawn plot pasted in and the step label above it, reduced from the
+    ``s``-times supersampled size (the playground's and the trained networks' paths share it)."""
     frame = bg.image.copy()
     frame.paste(plot, bg.plot_box[:2])
-    label = f"step {step:,} / {sim.config.steps:,}  ·  epoch {step / sim.config.steps_per_epoch:.1f}"
     ImageDraw.Draw(frame).text((bg.plot_box[2], bg.plot_box[1] - 6 * s), label, fill="black", anchor="rd",
-                               font=ImageFont.load_default(size=18 * s))
+                               font=ImageFont.load_default(size=font_size * s))
     return frame.reduce(s)
 
 
