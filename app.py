@@ -1,6 +1,8 @@
 """SEMA Lab — `streamlit run app.py`. The page list and the shared frame; nothing else."""
 import streamlit as st
 
+from sema_demo.ui.display import frame_controls
+
 st.set_page_config(page_title="SEMA Lab — Switch EMA", page_icon="🔀", layout="wide")
 
 PAGES = [
@@ -13,4 +15,6 @@ PAGES = [
     st.Page("app_pages/claims.py", title="Does SEMA deliver?", icon="⚖️", url_path="claims"),
 ]
 
-st.navigation(PAGES).run()
+page = st.navigation(PAGES)
+frame_controls()                      # projector mode and the live speed, shared by every page
+page.run()

@@ -26,6 +26,9 @@ from typing import Any
 import streamlit as st
 
 MAX_QUERY_LENGTH = 200  # longer query values are ignored outright
+# The shared frame's URL settings (projector mode, live speed: sema_demo.ui.display), kept in every
+# page's link: sync_url writes them beside the page's own parameters.
+FRAME_PARAMS: dict[str, "Param"] = {}
 _URL_NOTICES = "url_notices"  # session key: per page (its parameter names), {key: (value used, problem)}
 
 
@@ -126,7 +129,7 @@ def bind_url(params: Mapping[str, Param]) -> None:
 def sync_url(params: Mapping[str, Param]) -> None:
     """Write the current values that differ from the defaults into the URL; drop the rest."""
     wanted = {}
-    for key, param in params.items():
+    for key, param in {**FRAME_PARAMS, **params}.items():
         value = st.session_state.get(key, param.default)
         if value != param.default:
             wanted[key] = param.encode(value)
