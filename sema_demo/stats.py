@@ -82,3 +82,51 @@ def paired_bootstrap(a, b=None, level: float = 0.95, resamples: int = 4000, seed
     means = d[rng.integers(0, n, size=(resamples, n))].mean(axis=1)
     low, high = np.quantile(means, [0.5 - level / 2, 0.5 + level / 2])
     return PairedInterval(float(d.mean()), float(low), float(high), n, "paired bootstrap", level)
+
+
+# ------------------------------------------------------------------ one rule for every sentence
+MIN_SEEDS_TO_TELL = 5   # below this many seeds a page says "too few seeds to tell", never "significant"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What a page may say about ``a`` vs ``b`` from per-seed results: computed, never typed.
+
+    ``outcome`` is "a" (a is better), "b" (b is better), "tie" (the interval holds 0) or
+    "too few" (fewer than MIN_SEEDS_TO_TELL seeds with both results).
+    """
+
+    outcome: str
+    interval: PairedInterval
+
+    @property
+    def n(self) -> int:
+        return self.interval.n
+
+    def sentence(self, a: str, b: str, what: str, digits: int = 1, scale: float = 1.0, unit: str = "") -> str:
+        """'SEMA − SGD test accuracy: +1.2 [+0.4, +2.0] % (paired t, 8 seeds): SEMA is better.'"""
+        iv = self.interval
+        if iv.n == 0:
+            return f"{a} vs {b} {what}: no seed has both results yet."
+        f = lambda v: f"{v * scale:+.{digits}f}"  # noqa: E731
+        head = f"{a} − {b} {what}: {f(iv.mean)}{unit}"
+        if iv.n >= 2:
+            head += f" [{f(iv.low)}, {f(iv.high)}]{unit} (95 % {iv.method}, {iv.n} seeds)"
+        else:
+            head += " (1 seed)"
+        tail = {"a": f"{a} is better.", "b": f"{b} is better.",
+                "tie": "the interval holds 0: no clear winner.",
+                "too few": f"too few seeds to tell (fewer than {MIN_SEEDS_TO_TELL})."}[self.outcome]
+        return f"{head}: {tail}"
+
+
+def verdict(a, b, higher_is_better: bool = True, level: float = 0.95) -> Verdict:
+    """Compare per-seed results ``a`` and ``b`` (same seeds, same order) with a paired t interval."""
+    iv = paired_t(a, b, level)
+    if iv.n < MIN_SEEDS_TO_TELL:
+        outcome = "too few"
+    elif not iv.excludes_zero:
+        outcome = "tie"
+    else:
+        outcome = "a" if (iv.mean > 0) == higher_is_better else "b"
+    return Verdict(outcome, iv)

@@ -223,3 +223,14 @@ def csv_download(frame, stem: str, label: str = "⬇ CSV", container=st) -> None
     """A download button for a pandas DataFrame as CSV."""
     container.download_button(label, frame.to_csv(index=False).encode(), file_name=f"{stem}.csv",
                               mime="text/csv", key=f"dl::{stem}.csv")
+
+
+def active_preset(presets: Mapping[str, Mapping[str, Any]]) -> str | None:
+    """The preset whose values all match the current controls (None once the user moved one away).
+
+    Derived from the controls themselves, so a shared link or a hand-made setting equal to a
+    preset counts as that preset, and a page's computed sentence can answer its question."""
+    for name, values in presets.items():
+        if all(st.session_state.get(k) == v for k, v in values.items()):
+            return name
+    return None
