@@ -27,8 +27,17 @@ exception elements, failed connections, steps that time out, and JavaScript or c
 of the browser pages.  The server's resident memory is
 sampled every 0.5 s (psutil if installed, else /proc/PID/status).
 
-Targets (N = 20 on 2 cores): zero errors; a new visitor's Home ≤ 3 s p95; server RSS < 4 GiB.
-``--quick``: N = 3, 2 new visitors, short caps (a smoke test of about a minute).
+Each new visitor then opens the playground and presses ▶ Play: the time from the press to the
+first animation frame is read from the player itself (``data-play-to-first-frame-ms``).
+
+Two classes in one run, side by side: first today's set-up (``--baseline-students``, default 20,
+``SEMA_ENGINE=inline``: every training in the server process), then the classroom server mode
+(``--students``, default 40, ``SEMA_ENGINE=dask``: live trainings in Dask worker processes,
+sema_demo/engine.py).  The targets are the classroom's (issue 16, on 2 cores): zero errors; a new
+visitor's Home ≤ 3 s p95; Home slider redraw ≤ 1.5 s p95; playground Play → first frame ≤ 0.5 s
+p95; every toy default training finished within 240 s; server + workers RSS ≤ 4 GiB.  The
+baseline's figures are printed beside them (``today_…`` lines), not judged.
+``--quick``: 2 + 3 students, 2 new visitors, short caps (a smoke test of a couple of minutes).
 """
 from __future__ import annotations
 
@@ -36,6 +45,7 @@ import argparse
 import asyncio
 import os
 import random
+import statistics
 import sys
 import time
 from collections import defaultdict, deque
@@ -69,6 +79,7 @@ class Stats:
     training: list[float] = field(default_factory=list)      # seconds until a toy run finished
     unfinished: int = 0                                      # toy runs still training at the cap
     new_visitor_home: list[float] = field(default_factory=list)
+    play_first_frame: list[float] = field(default_factory=list)   # new visitors: ▶ Play to the first frame
     idle_home: list[float] = field(default_factory=list)     # the same, before anyone else came
     phases: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))   # of new visitors
     idle_phases: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
@@ -343,25 +354,56 @@ def _is_chart_frame(data: bytes) -> bool:
     return is_chart(msg)
 
 
+PLAYER = ".pp"     # the playground's path player (its shadow root is open to Playwright's CSS locators)
+
+
+async def play_on_playground(browser: Browser, url: str, stats: Stats, who: str) -> float:
+    """Seconds from pressing ▶ Play on the playground to the first frame, as the player measures them."""
+    page = await new_page(browser, stats, who)
+    try:
+        await page.goto(f"{url}/playground")
+        player = page.locator(PLAYER)
+        await player.locator(".pp-rewind").click()
+        await player.locator(".pp-play").click()
+        await page.wait_for_function("""() => {
+            const host = document.querySelector('[data-testid="stBidiComponentIsolated"]');
+            const player = host && host.shadowRoot && host.shadowRoot.querySelector('.pp');
+            return player && player.dataset.playToFirstFrameMs !== undefined;
+        }""", polling=100)
+        return float(await player.get_attribute("data-play-to-first-frame-ms")) / 1000
+    finally:
+        await page.context.close()
+
+
 async def new_visitors(browser: Browser, url: str, stats: Stats, args, in_training: asyncio.Queue) -> None:
-    """Newcomers open Home in a real browser, one after another, while the class trains."""
+    """Newcomers open Home in a real browser, one after another, while the class trains, then press
+    ▶ Play on the playground."""
     for _ in range(args.students):
         await in_training.get()
     for k in range(args.probes):
         try:
             stats.new_visitor_home.append(await open_home(browser, url, stats, f"new visitor {k}", stats.phases))
+            stats.play_first_frame.append(await play_on_playground(browser, url, stats, f"new visitor {k}"))
         except Exception as err:
             stats.errors.append(f"new visitor {k}: {type(err).__name__}: {str(err).splitlines()[0][:200]}")
         await asyncio.sleep(1.0)
 
 
 def rss_bytes(pid: int) -> int:
+    """The resident memory of the server and of every process it started (the Dask workers)."""
     try:
         import psutil
-        return psutil.Process(pid).memory_info().rss
     except ImportError:
         status = Path(f"/proc/{pid}/status").read_text()
         return next(int(line.split()[1]) * 1024 for line in status.splitlines() if line.startswith("VmRSS:"))
+    server = psutil.Process(pid)
+    total = 0
+    for process in (server, *server.children(recursive=True)):
+        try:
+            total += process.memory_info().rss
+        except psutil.Error:          # a worker that just ended
+            pass
+    return total
 
 
 async def sample_rss(pid: int, stats: Stats) -> None:
@@ -370,9 +412,10 @@ async def sample_rss(pid: int, stats: Stats) -> None:
         await asyncio.sleep(0.5)
 
 
-async def classroom(args) -> tuple[Stats, float]:
+async def classroom(args, engine: str, students: int) -> tuple[Stats, float]:
     stats = Stats()
-    with running_server(timeout=180) as server:
+    args.students = students
+    with running_server(timeout=180, env={"SEMA_ENGINE": engine}) as server:
         async with async_playwright() as playwright:
             browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             warmup = await open_home(browser, server.url, stats, "warm-up")   # imports: no student's cost
@@ -395,49 +438,73 @@ async def classroom(args) -> tuple[Stats, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="3 students, 2 new visitors, short caps")
+    parser.add_argument("--quick", action="store_true", help="2 + 3 students, 2 new visitors, short caps")
     parser.add_argument("--check", action="store_true", help="exit 1 if any RATIO misses its target")
-    parser.add_argument("--students", type=int, default=None, help="concurrent sessions (default 20, quick 3)")
+    parser.add_argument("--students", type=int, default=None,
+                        help="concurrent sessions in the classroom mode (default 40, quick 3)")
+    parser.add_argument("--baseline-students", type=int, default=None,
+                        help="sessions of today's in-process set-up, run first (default 20, quick 2; 0: skip)")
     parser.add_argument("--probes", type=int, default=None, help="new visitors opening Home (default 10, quick 2)")
     parser.add_argument("--train-cap", type=float, default=None, help="seconds a toy run may train (default 240)")
     args = parser.parse_args()
-    args.students = args.students or (3 if args.quick else 20)
+    classroom_students = args.students or (3 if args.quick else 40)
+    baseline = args.baseline_students if args.baseline_students is not None else (2 if args.quick else 20)
     args.probes = args.probes or (2 if args.quick else 10)
     args.train_cap = args.train_cap or (60 if args.quick else 240)
     args.play_seconds = 2 if args.quick else 5
 
-    header(f"load_classroom: {args.students} students (websocket protocol) + {args.probes} new visitors "
-           f"(Chromium), one server, SEMA_MAX_JOBS={os.environ.get('SEMA_MAX_JOBS', 'default')}")
+    header(f"load_classroom: {baseline} students in-process, then {classroom_students} with SEMA_ENGINE=dask "
+           f"(websocket protocol) + {args.probes} new visitors (Chromium) each, one server, "
+           f"SEMA_MAX_JOBS={os.environ.get('SEMA_MAX_JOBS', 'default')}")
     start = time.perf_counter()
-    stats, warmup = asyncio.run(classroom(args))
     report = Report()
-    report.time("server_warmup_first_home", warmup)
-    for kind, figures in (("first_chart", stats.first_chart), ("rerun", stats.rerun)):
-        for what, values in figures.items():
-            if values:                   # empty when every student failed that step (counted as errors)
-                report.time(f"{kind}_{what}_p50", values)
-                report.quantile(f"{kind}_{what}_p95", values, 0.95)
-    if stats.training:
-        report.time("toy_default_training_until_finished", stats.training)
-    print(f"# toy runs finished: {len(stats.training)} of {args.students} within {args.train_cap:g} s "
-          f"({stats.unfinished} still training at the cap)")
-    report.time("whole_classroom_wall", time.perf_counter() - start)
-    for error in stats.errors[:20]:
-        print(f"# ERROR {error}")
-    for line in stats.server_problems[:10]:
-        print(f"# SERVER {line[:300]}")
+    if baseline:
+        stats, warmup = asyncio.run(classroom(args, "inline", baseline))
+        print(f"## today: {baseline} students, SEMA_ENGINE=inline (context, not judged)")
+        figures(report, stats, warmup, baseline, args, "today_")
+    stats, warmup = asyncio.run(classroom(args, "dask", classroom_students))
+    print(f"## the classroom server mode: {classroom_students} students, SEMA_ENGINE=dask")
+    home, slider, play, finished = figures(report, stats, warmup, classroom_students, args, "")
+    report.time("whole_run_wall", time.perf_counter() - start)
     report.ratio("errors", len(stats.errors), 0)
-    for what, values in stats.phases.items():      # where a new visitor's time went, idle and under load
-        report.time(f"idle_server_home_{what.replace(' ', '_')}_p50", stats.idle_phases[what])
-        report.time(f"new_visitor_home_{what.replace(' ', '_')}_p50", values)
-    home = report.quantile("new_visitor_home_drawn_p95", stats.new_visitor_home, 0.95) \
-        if stats.new_visitor_home else float("inf")
-    idle = report.quantile("idle_server_home_drawn_p95", stats.idle_home, 0.95)
-    print(f"# the same Home on the idle server, before the class came: p95 {idle:.2f} s "
-          f"(under load: {home / idle:.2f} times that)")
     report.ratio("new_visitor_home_p95_seconds", home, 3.0)
-    report.ratio("server_rss_peak_gib", stats.rss_peak / GIB, 4.0)
+    report.ratio("home_slider_redraw_p95_seconds", slider, 1.5)
+    report.ratio("playground_play_to_first_frame_p95_seconds", play, 0.5)
+    report.ratio("toy_trainings_finished_within_cap", finished, classroom_students, ">=")
+    report.ratio("server_and_workers_rss_peak_gib", stats.rss_peak / GIB, 4.0)
     report.finish(args.check)
+
+
+def figures(report: Report, stats: Stats, warmup: float, students: int, args, prefix: str):
+    """Print one class's figures (``prefix`` names the set-up); returns the judged ones."""
+    report.time(f"{prefix}server_warmup_first_home", warmup)
+    for kind, measured in (("first_chart", stats.first_chart), ("rerun", stats.rerun)):
+        for what, values in measured.items():
+            if values:                   # empty when every student failed that step (counted as errors)
+                report.time(f"{prefix}{kind}_{what}_p50", values)
+                report.quantile(f"{prefix}{kind}_{what}_p95", values, 0.95)
+    if stats.training:
+        report.time(f"{prefix}toy_default_training_until_finished", stats.training)
+    print(f"# {prefix or 'classroom: '}toy runs finished: {len(stats.training)} of {students} within "
+          f"{args.train_cap:g} s ({stats.unfinished} still training at the cap)")
+    for error in stats.errors[:20]:
+        print(f"# {prefix}ERROR {error}")
+    for line in stats.server_problems[:10]:
+        print(f"# {prefix}SERVER {line[:300]}")
+    print(f"# {prefix}errors: {len(stats.errors)}; server + workers RSS peak {stats.rss_peak / GIB:.2f} GiB")
+    for what, values in stats.phases.items():      # where a new visitor's time went, idle and under load
+        report.time(f"{prefix}idle_server_home_{what.replace(' ', '_')}_p50", stats.idle_phases[what])
+        report.time(f"{prefix}new_visitor_home_{what.replace(' ', '_')}_p50", values)
+    home = report.quantile(f"{prefix}new_visitor_home_drawn_p95", stats.new_visitor_home, 0.95) \
+        if stats.new_visitor_home else float("inf")
+    idle = report.quantile(f"{prefix}idle_server_home_drawn_p95", stats.idle_home, 0.95)
+    print(f"# {prefix}the same Home on the idle server, before the class came: p95 {idle:.2f} s "
+          f"(under load: {home / idle:.2f} times that)")
+    slider = stats.rerun.get("home_slider") or [float("inf")]
+    play = report.quantile(f"{prefix}playground_play_to_first_frame_p95", stats.play_first_frame, 0.95) \
+        if stats.play_first_frame else float("inf")
+    slider_p95 = statistics.quantiles(slider, n=100, method="inclusive")[94] if len(slider) > 1 else slider[0]
+    return home, slider_p95, play, len(stats.training)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 
 With many students on one server, a session whose job has to wait shows its place in the
 queue instead of freezing everyone's page; light work (drawing a page) never waits.
-Settings: ``$SEMA_MAX_JOBS`` concurrent jobs (default: cores − 1) and ``$SEMA_THREADS``
+Settings: ``$SEMA_MAX_JOBS`` concurrent jobs (default: cores − 1, or the Dask workers' threads + 1
+with ``SEMA_ENGINE=dask``) and ``$SEMA_THREADS``
 torch threads (default: the remaining cores shared out between the jobs).
 """
 from __future__ import annotations
@@ -14,13 +15,18 @@ from contextlib import contextmanager
 import streamlit as st
 import torch
 
+from .. import engine
 from ..jobs import JobQueue, default_slots
 
 
 @st.cache_resource(show_spinner=False)
 def job_queue() -> JobQueue:
-    """The one queue of this server process (shared by every session)."""
-    slots = default_slots()
+    """The one queue of this server process (shared by every session); its slots are taken here,
+    in the server, before a job is handed to the engine (``sema_demo.engine``), whatever runs it."""
+    try:
+        slots = engine.slots()
+    except engine.EngineError:          # the engine is misconfigured: the run's own start says why
+        slots = default_slots()
     configured = os.environ.get("SEMA_THREADS", "")
     threads = int(configured) if configured.isdigit() and int(configured) >= 1 else \
         max(1, ((os.cpu_count() or 2) - 1) // slots)

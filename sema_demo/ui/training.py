@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import streamlit as st
 
+from ..engine import EngineError, WorkerLost, new_trainer
 from ..training import Data, Trainer, TrainConfig
 from .jobs import heavy_job
 
@@ -40,14 +42,30 @@ class LiveRun:
     error: str | None = None          # why ``build`` failed, in plain words
     playing: bool = False
     reported: bool = False            # on_done already called for this trainer
+    lost: str | None = None           # why the run ended early: its worker process stopped
 
 
 def _start(build: Build, settings: Hashable, playing: bool) -> LiveRun:
     try:
         data, model_fn, config = build()
-        return LiveRun(settings, Trainer(data, model_fn, config), playing=playing)
+        # A Trainer here, or its mirror when the classroom engine trains on Dask workers (sema_demo.engine).
+        return LiveRun(settings, new_trainer(data, model_fn, config), playing=playing)
     except ValueError as err:          # bad data or settings: a message, never a traceback
         return LiveRun(settings, error=str(err))
+    except EngineError as err:
+        return LiveRun(settings, error=f"the training engine is not available: {err}")
+    except WorkerLost as err:
+        return LiveRun(settings, error=str(err))
+
+
+@contextmanager
+def _worker_guard(live: LiveRun) -> Iterator[None]:
+    """A worker that dies mid-epoch ends the run at its last complete epoch, with a message and
+    no report to ``on_done``; ↻ Replay starts a fresh run (on a restarted or another worker)."""
+    try:
+        yield
+    except WorkerLost as err:
+        live.playing, live.reported, live.lost = False, True, str(err)
 
 
 def live_training(key: str, build: Build, draw: Callable[[Trainer], None], *, settings: Hashable,
@@ -78,6 +96,8 @@ def live_training(key: str, build: Build, draw: Callable[[Trainer], None], *, se
         st.info(f"SEMA switches every {config.switch_epochs} epochs but this run has {config.epochs}: "
                 "no switch happens, so SEMA is exactly EMA here.", icon="ℹ️")
     _controls(key, live, build)
+    if live.lost is not None:
+        st.error(f"{live.lost} Press ↻ Replay to restart it from epoch 0.", icon="🔌")
     playing = live.playing and not trainer.done
     page_run = [True]                               # the fragment's next run is the page's own (not a tick)
 
@@ -103,7 +123,7 @@ def live_training(key: str, build: Build, draw: Callable[[Trainer], None], *, se
 
         first, page_run[0] = page_run[0], False
         drawing = drawing_seconds() if first else 0.0
-        with heavy_job("training"):                 # a classroom shares the server's cores fairly
+        with heavy_job("training"), _worker_guard(live):   # a classroom shares the server's cores fairly
             if not first:
                 drawing = drawing_seconds()
             pace = math.ceil(epochs / frames)
@@ -137,7 +157,8 @@ def _controls(key: str, live: LiveRun, build: Build) -> None:
 
     def step() -> None:
         live.playing = False
-        trainer.run_epoch()
+        with _worker_guard(live):
+            trainer.run_epoch()
 
     def reset() -> None:
         st.session_state[f"{key}::live"] = _start(build, live.settings, playing=False)

@@ -1,0 +1,276 @@
+"""The engine backends (sema_demo.engine): an embedded Dask cluster and an external scheduler give the
+in-process numbers; a killed worker ends the run cleanly; the job queue stays on top, fair."""
+import gc
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from streamlit.testing.v1 import AppTest
+
+from sema_demo import engine
+from sema_demo.datasets.toy import toy_data
+from sema_demo.jobs import JobQueue
+from sema_demo.models import mlp
+from sema_demo.training import Trainer, TrainConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.timeout(120)
+
+
+def toy_run(epochs=3, size=300):
+    data = toy_data("moons", size, 0.3, 0.2)
+    config = TrainConfig(methods=("sgd", "ema", "sema"), seeds=(0, 1), epochs=epochs, batch_size=16, lr=0.3,
+                         ema_momentum=0.9, grid_resolution=12, record_paths=True)
+    return data, partial(mlp, 2, (16, 16), data.n_classes, "relu"), config
+
+
+def numbers(history):
+    return [{k: v for k, v in row.items() if k != "seconds"} for row in history]
+
+
+def assert_same_run(remote, local):
+    """Every reported number, grid, network and recorded path of the mirror equals the in-process run's."""
+    assert remote.epoch == local.epoch and remote.done == local.done
+    assert numbers(remote.history) == numbers(local.history)
+    assert remote.frame().drop(columns="seconds").equals(local.frame().drop(columns="seconds"))
+    assert remote.grids.keys() == local.grids.keys()
+    assert all(np.array_equal(remote.grids[r], local.grids[r]) for r in local.grids)
+    remote_models, local_models = remote.models(), local.models()
+    for r, model in local_models.items():
+        for a, b in zip(remote_models[r].state_dict().values(), model.state_dict().values()):
+            assert torch.equal(a, b.cpu())
+    assert remote.recorder.steps == local.recorder.steps and remote.recorder.kinds == local.recorder.kinds
+    assert torch.equal(remote.recorder.path(("sema", 1)).live, local.recorder.path(("sema", 1)).live)
+    assert (remote.steps_per_epoch, remote.batch_size, remote.extent) == (local.steps_per_epoch, local.batch_size,
+                                                                        local.extent)
+
+
+def actors_on_workers(dask_client) -> int:
+    return sum(dask_client.run(lambda dask_worker: len(dask_worker.state.actors)).values())
+
+
+@pytest.fixture(scope="module")
+def embedded():
+    """SEMA_ENGINE=dask with no scheduler: the embedded LocalCluster (one worker process)."""
+    saved = {k: os.environ.get(k) for k in ("SEMA_ENGINE", "SEMA_WORKERS", "SEMA_SCHEDULER")}
+    os.environ.update(SEMA_ENGINE="dask", SEMA_WORKERS="1")
+    os.environ.pop("SEMA_SCHEDULER", None)
+    yield engine.client()
+    engine.shutdown()
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
+def test_the_embedded_cluster_trains_the_same_numbers_as_in_process(embedded):
+    remote, local = engine.new_trainer(*toy_run()), Trainer(*toy_run())
+    assert isinstance(remote, engine.RemoteTrainer)
+    assert_same_run(remote, local)                  # epoch 0: the same starting grids and networks
+    for _ in range(2):                              # paths synced incrementally, mid-run
+        assert numbers(remote.run_epoch()) == numbers(local.run_epoch())
+        assert_same_run(remote, local)
+    remote.stop(), local.stop()
+    assert remote.done and remote.run_epoch() == []
+    # A dropped run (changed control, Reset, closed tab) frees the worker's copy of it.
+    assert actors_on_workers(embedded) == 1
+    del remote
+    gc.collect()
+    deadline = time.monotonic() + 10
+    while actors_on_workers(embedded) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert actors_on_workers(embedded) == 0
+
+
+def test_the_queue_stays_fair_on_top_of_the_engine(embedded):
+    """The slot is taken in the server before the worker is asked: arrival order, one job at a time."""
+    queue, trainers = JobQueue(slots=1), [engine.new_trainer(*toy_run(epochs=2)) for _ in range(3)]
+    order, running, peak = [], [0], [0]
+    holder_in, release = threading.Event(), threading.Event()
+
+    def holder():
+        with queue.slot():
+            holder_in.set()
+            release.wait(10)
+
+    def student(i):
+        with queue.slot():
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+            trainers[i].run_epoch()
+            order.append(i)
+            running[0] -= 1
+
+    first = threading.Thread(target=holder)
+    first.start()
+    holder_in.wait(10)
+    students = []
+    for i in range(3):
+        students.append(threading.Thread(target=student, args=(i,)))
+        students[-1].start()
+        while queue.waiting < i + 1:
+            time.sleep(0.01)
+    release.set()
+    for t in [first, *students]:
+        t.join(30)
+    assert order == [0, 1, 2] and peak[0] == 1
+    assert [t.epoch for t in trainers] == [1, 1, 1]
+
+
+@pytest.mark.parametrize("page, key, query", [
+    ("toy_datasets", "toy", dict(size="200", epochs="5", seeds="2", width="8", batch="32")),
+])
+def test_the_training_pages_run_to_the_end_on_the_dask_engine(embedded, page, key, query):
+    """The toy page draws from the mirror as from a Trainer: boundaries, curves, paths, results.
+    (The image page reads nothing more; checked by hand with dataset=digits, not in CI for time.)"""
+    at = AppTest.from_file(str(ROOT / "app_pages" / f"{page}.py"), default_timeout=120)
+    for name, value in query.items():
+        at.query_params[name] = value
+    at.run()
+    for _ in range(12):
+        if at.session_state[f"{key}::live"].trainer.done:
+            break
+        at.run()
+    trainer = at.session_state[f"{key}::live"].trainer
+    assert isinstance(trainer, engine.RemoteTrainer) and trainer.done and not trainer.stopped
+    assert not at.exception, [e.value for e in at.exception]
+    assert len(at.dataframe) >= 1                   # the results table, drawn from the mirrored history
+    assert trainer.recorder is not None and trainer.models()
+
+
+def _live_page():
+    from functools import partial
+
+    import streamlit as st
+
+    from sema_demo.datasets.toy import toy_data
+    from sema_demo.models import mlp
+    from sema_demo.training import TrainConfig
+    from sema_demo.ui.training import live_training
+
+    data = toy_data("moons", 3000, 0.3, 0.2)
+
+    def build():
+        return data, partial(mlp, 2, (32, 32), 2, "relu"), TrainConfig(methods=("sgd", "ema", "sema"), seeds=(0, 1),
+                                                                       epochs=8, batch_size=2)
+
+    live_training("t", build, lambda trainer: st.write(f"{len(trainer.history)} rows"), settings=("x",), frames=8)
+
+
+def test_a_worker_killed_mid_epoch_ends_the_run_cleanly_and_replay_restarts(embedded):
+    at = AppTest.from_function(_live_page, default_timeout=90)
+    at.run()
+    live = at.session_state["t::live"]
+    assert isinstance(live.trainer, engine.RemoteTrainer) and live.trainer.epoch >= 1
+
+    pid = next(iter(embedded.run(os.getpid).values()))
+
+    def kill_while_it_trains():                    # SIGKILL while an epoch is being computed
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if any(embedded.run(lambda dask_worker: len(dask_worker.active_threads)).values()):
+                os.kill(pid, signal.SIGKILL)
+                return
+            time.sleep(0.02)
+
+    killer = threading.Thread(target=kill_while_it_trains)
+    killer.start()
+    for _ in range(4):                              # the next tick(s): the kill lands inside one
+        at.run()
+        if at.session_state["t::live"].lost:
+            break
+    killer.join(10)
+    live = at.session_state["t::live"]
+    assert live.lost is not None
+    errors = " ".join(e.value for e in at.error)
+    assert "The training worker stopped" in errors and "Press ↻ Replay to restart it from epoch 0" in errors
+    assert not at.exception
+    trainer = live.trainer
+    assert trainer.done and not live.playing
+    # No half-reported epoch: every reported epoch has all six runs' rows, the last one included.
+    assert len(trainer.history) == 6 * trainer.epoch and {r["epoch"] for r in trainer.history} == set(
+        range(1, trainer.epoch + 1))
+    assert at.button(key="t::play").label == "↻ Replay"
+
+    at.button(key="t::play").click().run()          # a fresh run on the restarted worker
+    fresh = at.session_state["t::live"]
+    assert fresh.lost is None and fresh.trainer is not trainer and fresh.trainer.epoch >= 1
+    assert not at.exception and not [e for e in at.error if "worker" in e.value]
+
+
+def test_a_bad_engine_setting_is_a_message_not_a_traceback(monkeypatch):
+    monkeypatch.setenv("SEMA_ENGINE", "ray")
+    with pytest.raises(engine.EngineError, match="SEMA_ENGINE must be one of inline, dask, got 'ray'"):
+        engine.new_trainer(*toy_run())
+    at = AppTest.from_function(_live_page, default_timeout=30)
+    at.run()
+    assert "the training engine is not available: SEMA_ENGINE must be one of inline, dask" in at.error[0].value
+    assert not at.exception
+
+
+def test_an_unreachable_scheduler_is_a_clear_error(monkeypatch):
+    monkeypatch.setattr(engine, "CONNECT_SECONDS", 1)
+    monkeypatch.setenv("SEMA_SCHEDULER", f"tcp://127.0.0.1:{free_port()}")
+    monkeypatch.delenv("SEMA_ENGINE", raising=False)
+    assert engine.engine_mode() == "dask"
+    with pytest.raises(engine.EngineError, match="cannot reach the Dask scheduler at tcp://127.0.0.1:"):
+        engine.new_trainer(*toy_run())
+    engine.shutdown()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_an_external_scheduler_and_worker_train_the_same_numbers(monkeypatch):
+    """`dask scheduler` and `dask worker` as processes on 127.0.0.1, as a course on several machines runs them."""
+    engine.shutdown()                               # leave the embedded cluster of the tests above
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    dask_cli = [sys.executable, "-m", "dask"]      # the `dask` command of this Python
+    scheduler = subprocess.Popen([*dask_cli, "scheduler", "--host", "127.0.0.1", "--port", str(port),
+                                  "--no-dashboard"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    worker = subprocess.Popen([*dask_cli, "worker", f"tcp://127.0.0.1:{port}", "--nworkers", "1", "--nthreads", "1",
+                               "--no-dashboard", "--host", "127.0.0.1"],
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        monkeypatch.setenv("SEMA_SCHEDULER", f"tcp://127.0.0.1:{port}")
+        monkeypatch.delenv("SEMA_ENGINE", raising=False)
+        deadline = time.monotonic() + 60
+        while True:                                 # the scheduler needs a moment to listen
+            try:
+                dask_client = engine.client()
+                break
+            except engine.EngineError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+        dask_client.wait_for_workers(1, timeout=60)
+        assert engine.slots() == 2                  # one worker thread, plus the server's drawing
+        remote, local = engine.new_trainer(*toy_run()), Trainer(*toy_run())
+        assert isinstance(remote, engine.RemoteTrainer)
+        while not local.done:
+            remote.run_epoch(), local.run_epoch()
+        assert_same_run(remote, local)
+    finally:
+        engine.shutdown()
+        for process in (worker, scheduler):
+            process.terminate()
+        for process in (worker, scheduler):
+            try:
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                process.kill()
