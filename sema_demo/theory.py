@@ -582,41 +582,64 @@ def _right_powers(X0: np.ndarray, R: _Squares, count: int) -> np.ndarray:
     return out.reshape(D, count, w, 7)
 
 
+def _column_powers(X0: np.ndarray, M: _Squares, count: int) -> np.ndarray:
+    """Mʲ·X0 for j < count as (D, 7, count, w); X0 is (D, 7, w) columns.
+
+    The same doubling with the squares of M, on columns, so that the moments come out in the
+    layout of the final product (coordinates and entries along one axis) without a copy.
+    """
+    D, n7, w = X0.shape
+    out = np.empty((D, n7, count, w), dtype=X0.dtype)
+    out[:, :, 0] = X0
+    n, k = 1, 0
+    while n < count:
+        m = min(n, count - n)
+        out[:, :, n:n + m] = (M[k] @ out[:, :, :m].reshape(D, n7, m * w)).reshape(D, n7, m, w)
+        n, k = n + m, k + 1
+    return out
+
+
 def _phi_loss(step: _Squares, switch: np.ndarray | None, K: int, steps: int, read: np.ndarray,
               start: np.ndarray, cells: int) -> np.ndarray:
     """½ Σ h·E[φ²] at steps 1 … steps of each cell, (cells, steps), switching θ ← φ after
     every K-th step (``switch`` the switch map, None: never); ``step`` holds the powers of Ĝ.
 
-    Step τ of a block read from the moments x̂ at the block start is rᵀ·x̂ with r the φ row
+    Step τ of a block read from the moments x̂ at the block start is r·x̂ with r the φ row
     of the map from the block start to τ.  Both are made by doubling, and a block is about
     √steps long, so that neither the rows (one per step of a block) nor the block starts
     (one per block) are many:
 
     - K ≤ √steps (and no switch): blocks of L whole periods, rows r_{qK+i} = r_i·(S·Ĝᴷ)^q;
     - K > √steps: the period is cut into sub-blocks of B steps, starts Ĝ^(mB)·(S·Ĝᴷ)ⁿ·x̂₀.
+
+    Rows are (D, rows, 7) and starts columns (D, 7, starts): the loss of every (start, row)
+    pair of a cell is then one matrix product over (coordinate, entry).
     """
     D = len(read)
-    B = max(1, math.isqrt(steps))
-    shift = (np.eye(7) if switch is None else switch).astype(read.dtype)
+    dim = D // cells
+    B = 1 << (max(1, steps).bit_length() // 2)          # ≈ √steps; powers of two make Ĝᴮ and (S·Ĝᴷ)ᴸ squares
     if switch is None or K <= B:
         K = B if switch is None else K
-        L = -(-B // K)
-        period = _Squares(shift @ step.power(K))                                       # S·Ĝᴷ
+        L = 1 << (-(-B // K) - 1).bit_length()
+        period = _Squares(step.power(K) if switch is None else switch.astype(read.dtype) @ step.power(K))  # S·Ĝᴷ
         rows = _right_powers(_right_powers(read, step, K + 1)[:, 1:, 0], period, L).reshape(D, L * K, 7)
-        starts = _right_powers(start, _Squares(_transpose(period.power(L))), -(-steps // (L * K)))[:, :, 0]
-        keep = slice(0, steps)
+        starts = _column_powers(start, _Squares(period.power(L)), -(-steps // (L * K)))[..., 0]
+        order, keep = (0, 2, 1), slice(0, steps)                  # (cells, starts, rows): time order
     else:
         M, periods = -(-K // B), -(-steps // K)
         rows = _right_powers(read, step, B + 1)[:, 1:, 0]
-        outer = _right_powers(start, _Squares(_transpose(shift @ step.power(K))), periods)[:, :, 0]
-        inner = _right_powers(outer, _Squares(_transpose(step.power(B))), M)          # (D, M, periods, 7)
-        starts = inner.transpose(0, 2, 1, 3).reshape(D, periods * M, 7)
+        outer = _column_powers(start, _Squares(switch.astype(read.dtype) @ step.power(K)), periods)[..., 0]
+        starts = _column_powers(outer, _Squares(step.power(B)), M).reshape(D, 7, M * periods)  # (m, n)
         offset = (np.arange(M)[:, None] * B + np.arange(1, B + 1)[None, :]).ravel()     # within a period
         keep = np.flatnonzero(np.tile(offset <= K, periods))[:steps]
-    dim = D // cells
-    left = starts.reshape(cells, dim, -1, 7).transpose(0, 2, 1, 3).reshape(cells, -1, dim * 7)
-    right = rows.reshape(cells, dim, -1, 7).transpose(0, 1, 3, 2).reshape(cells, dim * 7, -1)
-    return (left @ right).reshape(cells, -1)[:, keep]
+        order = None
+    right = rows.reshape(cells, dim, -1, 7).transpose(0, 2, 1, 3).reshape(cells, -1, dim * 7)
+    out = right @ starts.reshape(cells, dim * 7, -1)                                    # (cells, rows, starts)
+    if order is None:                                                                   # starts were (m, n)
+        out = out.reshape(cells, B, M, periods).transpose(0, 3, 2, 1)                   # (n, m, row)
+    else:
+        out = out.transpose(order)
+    return out.reshape(cells, -1)[:, keep]
 
 
 def _grid_column(base: NQM, alphas: np.ndarray, K: int, ema: np.ndarray, sema: np.ndarray) -> None:
@@ -639,7 +662,7 @@ def _grid_column(base: NQM, alphas: np.ndarray, K: int, ema: np.ndarray, sema: n
         step = _Squares(_homogeneous(_moment_map(A), noise).astype(MAP_DTYPE))  # Ĝ per coordinate
         read = np.zeros((n * dim, 1, 7), dtype=MAP_DTYPE)
         read[:, 0, _PHI2] = np.tile(0.5 * base.curvatures, n)
-        x_start = np.broadcast_to(start.astype(MAP_DTYPE), (n * dim, 1, 7))
+        x_start = np.broadcast_to(start.astype(MAP_DTYPE)[:, None], (n * dim, 7, 1))
         rows = slice(first, first + n)
         ema[rows, 0] = sema[rows, 0] = base.start_loss
         ema[rows, 1:] = np.maximum(_phi_loss(step, None, K, steps, read, x_start, n), 0.0)
