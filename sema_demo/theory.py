@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -48,6 +49,11 @@ SERIES_NAMES = {"sgd": "SGD θ", "ema": "EMA φ", "sema": "SEMA φ", "sema_theta
 DIVERGENCE_FACTOR = 1e6   # a run counts as diverged once its loss exceeds this × its start
 PLAIN_CHUNK = 128         # steps per period for runs without switches (see exact_curves)
 BLOCK = 2_000_000         # array elements per block of work: bounds memory for any size
+
+# Learning-rate schedules: "constant" η; "step" η, then η/10 from half the run and η/100 from
+# three quarters (the usual CIFAR recipe); "cosine" η·½(1 + cos(π·t/steps)), from η down to ≈ 0.
+SCHEDULES = ("constant", "step", "cosine")
+STEP_MILESTONES = (0.5, 0.75)
 
 # θ ← φ, v kept, φ kept: the switch as a matrix acting on (θ, v, φ).
 SWITCH = np.array([[0.0, 0.0, 1.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
@@ -67,8 +73,11 @@ class NQM:
     switch_every: int = 10         # K: SEMA switches θ ← φ after every K-th step
     steps: int = 1000              # length of the run
     start: float = 1.0             # θ₀ in every coordinate (v₀ = 0, φ₀ = θ₀)
+    schedule: str = "constant"     # learning-rate schedule over the run: one of SCHEDULES
 
     def __post_init__(self):
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"the schedule must be one of {', '.join(SCHEDULES)}")
         if self.dim < 1 or self.steps < 1 or self.switch_every < 1:
             raise ValueError("dim, steps and switch_every must be at least 1")
         if not self.condition >= 1:
@@ -92,6 +101,15 @@ class NQM:
         """cᵢ, the variance of the minibatch gradient noise in each coordinate."""
         return self.curvatures / self.batch_size
 
+    def learning_rates(self) -> np.ndarray:
+        """η_t of steps 1 … steps (η at the start; see SCHEDULES)."""
+        t = np.arange(self.steps) / self.steps                    # fraction of the run done before the step
+        if self.schedule == "step":
+            return self.lr * 0.1 ** ((t >= STEP_MILESTONES[0]).astype(float) + (t >= STEP_MILESTONES[1]))
+        if self.schedule == "cosine":
+            return self.lr * 0.5 * (1 + np.cos(np.pi * t))
+        return np.full(self.steps, float(self.lr))
+
     @property
     def max_stable_lr(self) -> float:
         """Heavy ball is stable exactly when 0 < η·h < 2(1 + β) for every curvature."""
@@ -106,9 +124,9 @@ class NQM:
         return 0.5 * float(self.curvatures.sum()) * self.start ** 2
 
 
-def step_matrices(cfg: NQM) -> tuple[np.ndarray, np.ndarray]:
-    """A (dim, 3, 3) and b (dim, 3) of the one-step map x ← A·x + b·ξ, x = (θ, v, φ)."""
-    h, eta, beta, alpha = cfg.curvatures, cfg.lr, cfg.beta, cfg.alpha
+def step_matrices(cfg: NQM, lr: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """A (dim, 3, 3) and b (dim, 3) of the one-step map x ← A·x + b·ξ, x = (θ, v, φ) (at rate `lr`, default η)."""
+    h, eta, beta, alpha = cfg.curvatures, cfg.lr if lr is None else lr, cfg.beta, cfg.alpha
     A = np.zeros((cfg.dim, 3, 3))
     A[:, 0, 0], A[:, 0, 1] = 1 - eta * h, -eta * beta
     A[:, 1, 0], A[:, 1, 1] = h, beta
@@ -288,8 +306,31 @@ def _mark_divergence(curves: Curves, cap: float) -> None:
                 curves.bias[s][step] = curves.variance[s][step] = np.nan
 
 
+def _scheduled_moments(cfg: NQM):
+    """Bias and variance of θ and φ, (steps, 2) each, for the plain and the switched run, with a
+    learning rate that changes every step: the recurrence itself, one step at a time (the step
+    map changes, so there are no powers to share), vectorised over coordinates and the two runs."""
+    half_h, c = 0.5 * cfg.curvatures, cfg.noise
+    m = np.tile([cfg.start, 0.0, cfg.start], (2, cfg.dim, 1))          # run 0 plain, run 1 switched
+    C = np.zeros((2, cfg.dim, 3, 3))
+    bias, variance = np.empty((cfg.steps, 2, 2)), np.empty((cfg.steps, 2, 2))   # step, run, (θ, φ)
+    for t, eta in enumerate(cfg.learning_rates()):
+        A, b = step_matrices(cfg, float(eta))
+        m = np.einsum("dij,rdj->rdi", A, m)
+        C = A @ C @ _transpose(A) + c[:, None, None] * b[:, :, None] * b[:, None, :]
+        if (t + 1) % cfg.switch_every == 0:
+            m[1], C[1] = m[1] @ SWITCH.T, SWITCH @ C[1] @ SWITCH.T
+        bias[t] = (m[..., ::2] ** 2).transpose(0, 2, 1) @ half_h
+        variance[t] = np.diagonal(C, axis1=-2, axis2=-1)[..., ::2].transpose(0, 2, 1) @ half_h
+    return (bias[:, 0], variance[:, 0]), (bias[:, 1], variance[:, 1])
+
+
 def exact_curves(cfg: NQM) -> Curves:
     """Expected loss of SGD θ, EMA φ, SEMA φ and SEMA θ at every step, from the moment recurrence."""
+    if cfg.schedule != "constant":
+        with np.errstate(over="ignore", invalid="ignore"):
+            plain, switched = _scheduled_moments(cfg)
+        return _assemble(cfg, plain, switched)
     A, b = step_matrices(cfg)
     # Without switches any period length is exact: short ones keep the tables small.
     chunk, K = min(PLAIN_CHUNK, cfg.steps), min(cfg.switch_every, cfg.steps)
@@ -297,6 +338,11 @@ def exact_curves(cfg: NQM) -> Curves:
         plain = _moment_curves(cfg, A, b, chunk, switch=False)
         switches = cfg.switch_every <= cfg.steps
         switched = _moment_curves(cfg, A, b, K, switch=True) if switches else plain
+    return _assemble(cfg, plain, switched)
+
+
+def _assemble(cfg: NQM, plain, switched) -> Curves:
+    """The four series from the (bias, variance) of the plain and the switched run, step 0 prepended."""
     first_bias = np.full(1, cfg.start_loss)
     parts = {"sgd": (plain, 0), "ema": (plain, 1), "sema": (switched, 1), "sema_theta": (switched, 0)}
     bias = {s: np.concatenate([first_bias, run[0][:, col]]) for s, (run, col) in parts.items()}
@@ -316,9 +362,10 @@ def _solve_lyapunov(M: np.ndarray, N: np.ndarray) -> np.ndarray:
 
 def steady_state(cfg: NQM) -> dict[str, float]:
     """Long-run expected loss: SGD θ and EMA φ from the stationary Lyapunov equation, SEMA
-    φ and θ averaged over one switch period of its periodic steady state.  Empty if unstable."""
+    φ and θ averaged over one switch period of its periodic steady state.  Empty if unstable, and
+    for a changing learning rate (there is no steady state to settle into)."""
     A, b = step_matrices(cfg)
-    if spectral_radius(A) >= 1:
+    if cfg.schedule != "constant" or spectral_radius(A) >= 1:
         return {}
     h = cfg.curvatures
     stationary = _solve_lyapunov(A, cfg.noise[:, None, None] * b[:, :, None] * b[:, None, :])
@@ -392,7 +439,7 @@ def monte_carlo(cfg: NQM, samples: int = 200, seed: int = 0, quantiles: tuple[fl
     ``bands=False`` only means and standard errors are kept (less memory).
     """
     rng = np.random.default_rng(seed)
-    h, eta, beta, alpha, K = cfg.curvatures, cfg.lr, cfg.beta, cfg.alpha, cfg.switch_every
+    h, rates, beta, alpha, K = cfg.curvatures, cfg.learning_rates(), cfg.beta, cfg.alpha, cfg.switch_every
     noise_std, half_h = np.sqrt(cfg.noise), 0.5 * cfg.curvatures
     theta = np.full((2, samples, cfg.dim), cfg.start)     # axis 0: plain run, switched run
     velocity, phi = np.zeros_like(theta), theta.copy()
@@ -418,7 +465,7 @@ def monte_carlo(cfg: NQM, samples: int = 200, seed: int = 0, quantiles: tuple[fl
             rng.standard_normal(out=draws)
             velocity *= beta
             velocity += h * theta + noise_std * draws
-            theta -= eta * velocity
+            theta -= rates[t - 1] * velocity
             phi *= alpha
             phi += (1 - alpha) * theta
             if t % K == 0:
@@ -530,6 +577,8 @@ def grid_curves(base: NQM, alpha: np.ndarray, switch_every) -> GridCurves:
         raise ValueError("alpha must be (rows, cols) with one switch interval per column")
     if not np.all((alpha >= 0) & (alpha < 1)) or min(ks) < 1:
         raise ValueError("every α must lie in [0, 1) and every K be at least 1")
+    if base.schedule != "constant":
+        raise ValueError("the map is computed for a constant learning rate (schedule 'constant')")
     rows, steps = alpha.shape[0], base.steps
     loss = {s: np.empty((rows, len(ks), steps + 1)) for s in MAP_SERIES}
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
@@ -759,3 +808,90 @@ def ratio_at(horizon_steps: float, switch_every: int, batch_size: float | None =
     out |= {f"final_{s}": float(cell.final[s][0, 0]) for s in ("sgd", "ema", "sema")}
     out |= {f"steps_{s}": float(cell.reach[s][0, 0]) for s in ("sgd", "ema", "sema")}
     return out | {"alpha": float(cell.alpha[0, 0]), "level": float(cell.level[0, 0])}
+
+
+# --------------------------------------------------------------- where does a setting sit?
+
+REGIME_TIE = 0.05   # SEMA within 5 % of EMA's final loss counts as a tie (as on the map's notice)
+
+
+@dataclass(frozen=True)
+class Regime:
+    """Does SEMA help at one (horizon, K, noise) setting of the noisy quadratic, and why?
+
+    Computed from the exact curves of that setting, so it agrees with the map's cell there
+    (tests/test_theory.py); the reasons are the numbers the map's story is told with: how
+    much of the loss is lag (bias) rather than noise, and K against the EMA horizon.
+    """
+
+    verdict: str          # "helps" | "hurts" | "ties" | "diverges"
+    over_ema: float       # SEMA φ ÷ EMA φ, final expected loss
+    over_sgd: float       # SEMA φ ÷ SGD θ
+    lag_share: float      # share of SEMA φ's final loss that is bias (what is left of the start)
+    cfg: NQM
+
+    @property
+    def horizon(self) -> float:
+        return 1 / (1 - self.cfg.alpha)
+
+    def reason(self) -> str:
+        """Why, in one clause computed from the numbers."""
+        cfg = self.cfg
+        if cfg.alpha == 0:
+            return "with α = 0 the average is the live weights, so all three are the same run"
+        if cfg.switch_every > cfg.steps:
+            return f"K = {cfg.switch_every:,} is longer than the {cfg.steps:,}-step run: SEMA never switches"
+        if self.verdict == "diverges":
+            return "the learning rate is beyond the stability bound"
+        lag = f"{100 * self.lag_share:.0f} % of SEMA's final loss is lag (bias), {100 * (1 - self.lag_share):.0f} % noise"
+        rel = self.horizon / cfg.switch_every
+        k = f"K = {cfg.switch_every:,}"
+        pace = (f"{k} is about the horizon" if 0.8 <= rel <= 1.25 else
+                f"{k} is {rel:.2g}× shorter than the horizon" if rel > 1 else f"{k} is {1 / rel:.2g}× the horizon")
+        return f"{lag}; {pace}"
+
+    def sentence(self) -> str:
+        cfg = self.cfg
+        where = (f"a {self.horizon:,.0f}-step EMA horizon with a switch every {cfg.switch_every:,} steps"
+                 if cfg.alpha > 0 else "α = 0")
+        if self.verdict == "diverges":
+            return f"At {where} the run diverges ({self.reason()})."
+        if self.verdict == "ties":
+            how = f"SEMA φ ends within {100 * REGIME_TIE:.0f} % of EMA φ ({self.over_ema:.2f}×)"
+        else:
+            pct = 100 * abs(1 - self.over_ema)
+            how = f"SEMA φ ends {pct:.0f} % {'below' if self.verdict == 'helps' else 'above'} EMA φ"
+        return (f"At {where}, SEMA **{self.verdict}**: {how} and at {self.over_sgd:.2g}× SGD's loss "
+                f"after {cfg.steps:,} steps; {self.reason()}.")
+
+
+def _classify(over_ema: float) -> str:
+    if not math.isfinite(over_ema):
+        return "diverges"
+    return "helps" if over_ema < 1 - REGIME_TIE else "hurts" if over_ema > 1 + REGIME_TIE else "ties"
+
+
+@lru_cache(maxsize=256)
+def regime(cfg: NQM) -> Regime:
+    """Where ``cfg`` (its α, K, noise, schedule …) sits: SEMA helps, hurts or ties EMA, from its exact curves."""
+    curves = exact_curves(cfg)
+    final = {s: float(curves.total(s)[-1]) for s in ("sgd", "ema", "sema")}
+    with np.errstate(divide="ignore", invalid="ignore"):
+        over_ema = final["sema"] / final["ema"] if final["ema"] > 0 else math.nan
+        over_sgd = final["sema"] / final["sgd"] if final["sgd"] > 0 else math.nan
+    same = cfg.alpha == 0 or cfg.switch_every > cfg.steps
+    verdict = "ties" if same and math.isfinite(over_ema) else _classify(over_ema)
+    lag = float(curves.bias["sema"][-1] / final["sema"]) if final["sema"] > 0 else math.nan
+    return Regime(verdict, over_ema, over_sgd, lag, cfg)
+
+
+def regime_at(alpha: float, switch_every: int, batch_size: float | None = None, steps: int | None = None,
+              base: NQM = NQM()) -> Regime:
+    """:func:`regime` of ``base`` with this α and K (and batch size, run length when given).
+
+    Without ``steps`` the run is ``base.steps`` long but at least five switch intervals, so that
+    a long interval still switches a few times."""
+    steps = max(base.steps, 5 * int(switch_every)) if steps is None else int(steps)
+    cfg = replace(base, alpha=float(alpha), switch_every=int(switch_every), steps=steps,
+                  batch_size=base.batch_size if batch_size is None else float(batch_size))
+    return regime(cfg)
