@@ -49,13 +49,13 @@ with right:
                "SEMA evaluates φ.")
     display.altair(loss_band_chart(walks, height=display.height(220)))
     st.caption(f"Loss ½θ² of the weights each method evaluates, over {s.home_seeds} seeds: line = mean, band = "
-               "10–90 % of the seeds.")
+               "its 95 % interval (mean ± 1.96 standard errors).")
     horizon_warning(s.home_alpha, s.home_epoch, model=model_of(s))
     st.markdown(answer(active_preset(PRESETS), summary, s.home_alpha, s.home_epoch))
     what_to_notice(notice(summary, walks, s.home_alpha, s.home_epoch))
 
 st.subheader("Explore")
-cols = st.columns(6)
+cols = [c for _ in range(2) for c in st.columns(3)]
 links = [
     ("app_pages/theory.py", "Theory", "Where SEMA helps: the noisy quadratic, exact, and its map."),
     ("app_pages/playground.py", "Optimizer playground", "Trajectories of SGD, EMA and SEMA on 2D loss surfaces."),

@@ -57,7 +57,7 @@ with left:
                      help="Simulated runs with sampled noise: their mean (dots) checks the exact lines, their "
                           "10–90 % band shows how much one run varies. 0 turns the simulation off.")
     st.number_input("Seed", 0, 10_000, key="nqm_seed", help="Changes the Monte-Carlo noise draws.")
-    st.toggle("Log-scale steps", key="nqm_logx", help="Stretch the early steps, where EMA's lag shows.")
+    st.toggle("Log steps", key="nqm_logx", help="A log-scale step axis: stretches the early steps, where EMA's lag shows.")
 sync_url(PARAMS | MAP_PARAMS)
 
 cfg = model_from_values(st.session_state)

@@ -19,7 +19,7 @@ LOSS_TITLE = "expected loss  E[½ Σ h·θ²]  (log scale)"
 def _color(legend: bool = True) -> alt.Color:
     # Layers of one chart all repeat the legend: one layer without it would hide the shared legend.
     return alt.Color("series:N", scale=alt.Scale(domain=DOMAIN, range=COLORS), title=None,
-                     legend=alt.Legend(orient="top", labelFontSize=13, symbolType="stroke", symbolStrokeWidth=3,
+                     legend=alt.Legend(orient="top", symbolType="stroke", symbolStrokeWidth=3,
                                        symbolOpacity=1) if legend else None)
 
 

@@ -47,31 +47,31 @@ def walk_chart(walk: Walk, height: int = 300) -> alt.LayerChart:
     return (zero + _switch_rules(walk.switch_steps) + lines).properties(height=height)
 
 
-def loss_frame(walks: Walks, quantiles: tuple[float, float] = (0.1, 0.9)) -> pd.DataFrame:
-    """Per step and series: the mean loss over seeds and the quantile band of single seeds."""
+def loss_frame(walks: Walks) -> pd.DataFrame:
+    """Per step and series: the mean loss over seeds and its 95 % interval (mean ± 1.96 standard errors)."""
     frames = []
+    seeds = walks.sgd.shape[1]
     for s in LOSS_SERIES:
         loss = walks.loss(s)
-        low, high = np.quantile(loss, quantiles, axis=1)
-        frames.append(pd.DataFrame({"step": walks.step, "series": NAMES[s], "mean": loss.mean(axis=1),
-                                    "low": low, "high": high}))
+        mean = loss.mean(axis=1)
+        half = 1.96 * loss.std(axis=1, ddof=1) / np.sqrt(seeds) if seeds > 1 else np.full_like(mean, np.nan)
+        frames.append(pd.DataFrame({"step": walks.step, "series": NAMES[s], "mean": mean,
+                                    "low": mean - half, "high": mean + half}))
     return pd.concat(frames, ignore_index=True)
 
 
-def loss_band_chart(walks: Walks, height: int = 260, quantiles: tuple[float, float] = (0.1, 0.9)) -> alt.LayerChart:
-    """Loss ½·h·w² of SGD θ, EMA φ and SEMA φ over seeds: the mean (line) and the band holding
-    the middle of the seeds (between the two quantiles), on a log axis."""
-    frame = loss_frame(walks, quantiles)
-    floor = max(float(frame.loc[frame["low"] > 0, "low"].min()) if (frame["low"] > 0).any() else 1e-6, 1e-6)
-    frame[["low", "high", "mean"]] = frame[["low", "high", "mean"]].clip(lower=floor)
-    title = f"loss ½θ² over {walks.sgd.shape[1]} seeds (log)"
+def loss_band_chart(walks: Walks, height: int = 260) -> alt.LayerChart:
+    """Loss ½·h·w² of SGD θ, EMA φ and SEMA φ over seeds: the mean (line) and its 95 % interval
+    (band; drawn down to a fifth of the mean at most, the log axis cannot show zero)."""
+    frame = loss_frame(walks)
+    frame["low"] = np.maximum(frame["low"], 0.2 * frame["mean"])
+    title = f"loss ½θ², mean of {walks.sgd.shape[1]} seeds (log)"
     y = alt.Scale(type="log")
-    band = alt.Chart(frame).mark_area(opacity=0.15).encode(
+    band = alt.Chart(frame.dropna()).mark_area(opacity=0.2).encode(
         x="step:Q", y=alt.Y("low:Q", scale=y, title=title), y2="high:Q", color=_color(LOSS_SERIES))
-    q = [f"{100 * v:g} %" for v in quantiles]
     line = alt.Chart(frame).mark_line(strokeWidth=2.4).encode(
         x=alt.X("step:Q", title="optimizer step"), y=alt.Y("mean:Q", scale=y, title=title), color=_color(LOSS_SERIES),
         tooltip=["series", "step", alt.Tooltip("mean:Q", title="mean over seeds", format=".3g"),
-                 alt.Tooltip("low:Q", title=f"seeds, {q[0]}", format=".3g"),
-                 alt.Tooltip("high:Q", title=f"seeds, {q[1]}", format=".3g")])
+                 alt.Tooltip("low:Q", title="95 % interval, low", format=".3g"),
+                 alt.Tooltip("high:Q", title="95 % interval, high", format=".3g")])
     return (_switch_rules(walks.switch_steps) + band + line).properties(height=height)

@@ -20,19 +20,19 @@ SEED_CHOICES = (1, 3, 5, 10, 20, 50, 100, 200)
 ALPHA_CHOICES = (0.0, 0.5, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995)
 
 PRESETS = {
-    "✅ Switching helps": {"home_alpha": 0.95, "home_epoch": 10, "home_noise": 2.0},
-    "⚠️ EMA lags: switching hurts": {"home_alpha": 0.99, "home_epoch": 50, "home_noise": 1.0},
-    "🟰 Rare switches: SEMA = EMA": {"home_alpha": 0.95, "home_epoch": 150, "home_noise": 2.0},
-    "α = 0: no averaging": {"home_alpha": 0.0, "home_epoch": 10, "home_noise": 2.0},
+    "✅ SEMA helps": {"home_alpha": 0.95, "home_epoch": 10, "home_noise": 2.0},
+    "⚠️ EMA lags": {"home_alpha": 0.99, "home_epoch": 50, "home_noise": 1.0},
+    "🟰 Rare switches": {"home_alpha": 0.95, "home_epoch": 150, "home_noise": 2.0},
+    "α = 0": {"home_alpha": 0.0, "home_epoch": 10, "home_noise": 2.0},
 }
 # What each preset asks; the page answers it from the numbers.
 QUESTIONS = {
-    "✅ Switching helps": "Does SEMA's average end lower than EMA's and than SGD?",
-    "⚠️ EMA lags: switching hurts": "What does a switch do while the average still lags behind θ?",
-    "🟰 Rare switches: SEMA = EMA": "Does switching matter when it happens rarely?",
-    "α = 0: no averaging": "Is anything different without averaging?",
+    "✅ SEMA helps": "Does SEMA's average end lower than EMA's and than SGD?",
+    "⚠️ EMA lags": "What does a switch do while the average still lags behind θ?",
+    "🟰 Rare switches": "Does switching matter when it happens rarely?",
+    "α = 0": "Is anything different without averaging?",
 }
-_DEFAULT = PRESETS["✅ Switching helps"]
+_DEFAULT = PRESETS["✅ SEMA helps"]
 PARAMS = {
     "home_alpha": Param(_DEFAULT["home_alpha"], choices=ALPHA_CHOICES),
     "home_epoch": Param(_DEFAULT["home_epoch"], lo=5, hi=300),
@@ -79,7 +79,7 @@ def answer(preset: str | None, summary: WalkSummary, alpha: float, switch_every:
     what = window_text(summary)
     sema_ema = v["sema_ema"].sentence("SEMA φ", "EMA φ", what, digits=3)
     sema_sgd = v["sema_sgd"].sentence("SEMA φ", "SGD θ", what, digits=3)
-    if preset == "⚠️ EMA lags: switching hurts":
+    if preset == "⚠️ EMA lags":
         return f"**{QUESTIONS[preset]}** {switch_text(summary, alpha, switch_every)} {sema_ema}"
     if preset is not None:
         return f"**{QUESTIONS[preset]}** {sema_ema} {sema_sgd}"
