@@ -596,13 +596,21 @@ def grid_curves(base: NQM, alpha: np.ndarray, switch_every) -> GridCurves:
 class _Squares:
     """M, M², M⁴, … of a stack (D, 7, 7), each made once: the doublings of a column share them."""
 
-    def __init__(self, M: np.ndarray):
-        self.squares = [M]
+    def __init__(self, M: np.ndarray, base: "_Squares | None" = None, offset: int = 0):
+        self.squares, self.base, self.offset = [M], base, offset
 
     def __getitem__(self, k: int) -> np.ndarray:
+        if self.base is not None:
+            return self.base[k + self.offset]
         while len(self.squares) <= k:
             self.squares.append(self.squares[-1] @ self.squares[-1])
         return self.squares[k]
+
+    def of_power(self, n: int) -> "_Squares":
+        """The squares of Mⁿ: for n a power of two, a view of these squares (nothing made twice)."""
+        if n & (n - 1) == 0:
+            return _Squares(self[n.bit_length() - 1], self, n.bit_length() - 1)
+        return _Squares(self.power(n))
 
     def power(self, n: int) -> np.ndarray:
         """Mⁿ from the binary digits of n."""
@@ -651,7 +659,8 @@ def _column_powers(X0: np.ndarray, M: _Squares, count: int) -> np.ndarray:
 def _phi_loss(step: _Squares, switch: np.ndarray | None, K: int, steps: int, read: np.ndarray,
               start: np.ndarray, cells: int) -> np.ndarray:
     """½ Σ h·E[φ²] at steps 1 … steps of each cell, (cells, steps), switching θ ← φ after
-    every K-th step (``switch`` the switch map, None: never); ``step`` holds the powers of Ĝ.
+    every K-th step (``switch`` the switch as row indices: S·M = M[switch]; None: never);
+    ``step`` holds the powers of Ĝ.
 
     Step τ of a block read from the moments x̂ at the block start is r·x̂ with r the φ row
     of the map from the block start to τ.  Both are made by doubling, and a block is about
@@ -668,17 +677,17 @@ def _phi_loss(step: _Squares, switch: np.ndarray | None, K: int, steps: int, rea
     dim = D // cells
     B = 1 << (max(1, steps).bit_length() // 2)          # ≈ √steps; powers of two make Ĝᴮ and (S·Ĝᴷ)ᴸ squares
     if switch is None or K <= B:
+        period = step.of_power(B) if switch is None else _Squares(step.power(K)[:, switch])   # Ĝᴮ or S·Ĝᴷ
         K = B if switch is None else K
         L = 1 << (-(-B // K) - 1).bit_length()
-        period = _Squares(step.power(K) if switch is None else switch.astype(read.dtype) @ step.power(K))  # S·Ĝᴷ
         rows = _right_powers(_right_powers(read, step, K + 1)[:, 1:, 0], period, L).reshape(D, L * K, 7)
-        starts = _column_powers(start, _Squares(period.power(L)), -(-steps // (L * K)))[..., 0]
+        starts = _column_powers(start, period.of_power(L), -(-steps // (L * K)))[..., 0]
         order, keep = (0, 2, 1), slice(0, steps)                  # (cells, starts, rows): time order
     else:
         M, periods = -(-K // B), -(-steps // K)
         rows = _right_powers(read, step, B + 1)[:, 1:, 0]
-        outer = _column_powers(start, _Squares(switch.astype(read.dtype) @ step.power(K)), periods)[..., 0]
-        starts = _column_powers(outer, _Squares(step.power(B)), M).reshape(D, 7, M * periods)  # (m, n)
+        outer = _column_powers(start, _Squares(step.power(K)[:, switch]), periods)[..., 0]
+        starts = _column_powers(outer, step.of_power(B), M).reshape(D, 7, M * periods)    # (m, n)
         offset = (np.arange(M)[:, None] * B + np.arange(1, B + 1)[None, :]).ravel()     # within a period
         keep = np.flatnonzero(np.tile(offset <= K, periods))[:steps]
         order = None
@@ -696,7 +705,8 @@ def _grid_column(base: NQM, alphas: np.ndarray, K: int, ema: np.ndarray, sema: n
     dim, steps = base.dim, base.steps
     x0 = np.array([base.start, 0.0, base.start])
     start = np.r_[x0[_PAIRS[:, 0]] * x0[_PAIRS[:, 1]], 1.0]
-    switch = _homogeneous(_moment_map(SWITCH[None]), np.zeros((1, 6)))[0]
+    # The switch in moment space only copies entries (θθ ← φφ, θv ← vφ, θφ ← φφ): S·M is M[switch].
+    switch = np.argmax(_homogeneous(_moment_map(SWITCH[None]), np.zeros((1, 6)))[0], axis=1)
     plain_A, plain_b = step_matrices(replace(base, alpha=0.0))
     per_chunk = max(1, MAP_BLOCK // (dim * 7 * 4 * max(1, math.isqrt(steps))))
     for first in range(0, len(alphas), per_chunk):
