@@ -855,10 +855,21 @@ class Regime:
             return "the learning rate is beyond the stability bound"
         lag = f"{100 * self.lag_share:.0f} % of SEMA's final loss is lag (bias), {100 * (1 - self.lag_share):.0f} % noise"
         rel = self.horizon / cfg.switch_every
-        k = f"K = {cfg.switch_every:,}"
+        k, times = f"K = {cfg.switch_every:,}", lambda x: f"{x:,.0f}" if x >= 10 else f"{x:.2g}"  # noqa: E731
         pace = (f"{k} is about the horizon" if 0.8 <= rel <= 1.25 else
-                f"{k} is {rel:.2g}× shorter than the horizon" if rel > 1 else f"{k} is {1 / rel:.2g}× the horizon")
+                f"{k} is {times(rel)}× shorter than the horizon" if rel > 1 else f"{k} is {times(1 / rel)}× the horizon")
         return f"{lag}; {pace}"
+
+    def lag_warning(self) -> str:
+        """The long-horizon warning, only where the numbers bear it out: the horizon is more than
+        3 × K *and* here SEMA hurts or its loss is still mostly lag ("" otherwise)."""
+        cfg = self.cfg
+        if cfg.alpha == 0 or self.horizon <= 3 * cfg.switch_every or self.verdict == "diverges":
+            return ""
+        if self.verdict != "hurts" and not self.lag_share > 0.5:
+            return ""
+        return (f"The EMA horizon (≈ {self.horizon:,.0f} steps) is much longer than the switch interval "
+                f"({cfg.switch_every:,} steps): each switch copies back an average that still lags.")
 
     def sentence(self) -> str:
         cfg = self.cfg

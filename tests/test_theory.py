@@ -324,3 +324,11 @@ def test_the_old_fixed_rule_was_wrong_where_sema_clearly_helps():
     assert theory.regime_at(0.0, 10).verdict == "ties"
     assert theory.regime_at(0.95, 5000, steps=1000).verdict == "ties"      # never switches
     assert theory.regime(replace(NQM(), lr=4.0)).verdict == "diverges"
+
+
+def test_the_long_horizon_warning_appears_only_where_the_numbers_bear_it_out():
+    assert theory.regime_at(0.99, 20).lag_warning() == ""                       # horizon 5 × K, yet SEMA helps
+    assert "much longer than the switch interval" in theory.regime_at(0.99, 4).lag_warning()    # hurts
+    stuck = theory.regime_at(0.9999, 50)                                        # horizon ≫ the run: all lag
+    assert stuck.lag_share > 0.5 and "≈ 10,000 steps" in stuck.lag_warning()
+    assert theory.regime_at(0.95, 10).lag_warning() == ""                      # horizon 2 × K

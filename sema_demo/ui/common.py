@@ -193,7 +193,9 @@ def horizon_warning(alpha: float, switch_interval_steps: int | None, container=s
         found = theory.regime_at(alpha, switch_interval_steps, batch_size=batch_size, steps=steps)
         where = (f"Theory map (the lab's noisy quadratic, batch {found.cfg.batch_size:g}, not this page's "
                  "network)")
-    container.caption(f"{REGIME_ICONS[found.verdict]} {where}: {found.sentence()}")
+    warning = found.lag_warning()
+    icon = "⚠️" if warning else REGIME_ICONS[found.verdict]
+    container.caption(f"{icon} {warning + ' ' if warning else ''}{where}: {found.sentence()}")
     return found
 
 
