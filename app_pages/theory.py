@@ -37,7 +37,8 @@ with left:
     st.slider("Momentum β (optimizer)", 0.0, 0.99, key="nqm_beta", step=0.01,
               help="Heavy-ball momentum of the optimizer: v ← β·v + g, θ ← θ − η·v. Not the EMA momentum.")
     st.selectbox("Learning-rate schedule", tuple(SCHEDULE_NAMES), key="nqm_schedule", format_func=SCHEDULE_NAMES.get,
-                 help="Constant: SGD ends at its noise floor, so averaging looks strong against it. Step or cosine "
+                 help="Constant: SGD ends at its noise floor, so averaging looks strong against it. Step: η ÷ 10 at half the "
+                      "run, ÷ 100 at three quarters. Cosine: η·½(1 + cos(π·t/T)), down to 0. Step or cosine "
                       "decay let SGD anneal its own noise, as real training does (exact and simulated alike).")
     st.markdown("**Averaging**")
     alpha_slider("nqm_alpha", choices=option_list(ALPHA_CHOICES, st.session_state.nqm_alpha))

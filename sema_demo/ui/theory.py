@@ -19,7 +19,7 @@ CONDITION_CHOICES = (1, 3, 10, 30, 100, 300, 1000, 10_000)
 DIM_CHOICES = (1, 2, 5, 10, 20, 50, 100, 200, 500)
 STEP_CHOICES = (100, 200, 500, 1000, 2000, 5000, 10_000)
 SAMPLE_CHOICES = (0, 20, 50, 100, 200, 500)
-SCHEDULE_NAMES = {"constant": "constant", "step": "step: ÷10 at 50 %, ÷100 at 75 %", "cosine": "cosine decay to 0"}
+SCHEDULE_NAMES = {"constant": "constant", "step": "step ÷10, ÷100", "cosine": "cosine to 0"}
 MC_BUDGET = 3e7   # samples × dimensions × steps simulated per rerun (about half a second on one core)
 
 # Presets: every one sets the whole model, so a click reproduces the case exactly.  The
