@@ -1,16 +1,13 @@
-"""Home: what SEMA is, in plain words, with a live one-parameter picture."""
+"""Home: what SEMA is, in plain words, with a one-parameter picture and its loss over seeds."""
 import streamlit as st
 
-from sema_demo import charts
-from sema_demo.ui.common import Param, alpha_slider, bind_url, preset_buttons, sync_url, what_to_notice
-from sema_demo.walk import noisy_walk
+from sema_demo.charts.walk import loss_band_chart, walk_chart
+from sema_demo.ui import display
+from sema_demo.ui.common import active_preset, alpha_slider, bind_url, horizon_warning, preset_buttons, sync_url, \
+    what_to_notice
+from sema_demo.ui.home import (PARAMS, PRESETS, SEED_CHOICES, STEPS, answer, model_of, notice, preset_help)
+from sema_demo.walk import noisy_walks, summarize_walks
 
-PARAMS = {
-    "home_alpha": Param(0.98, choices=(0.0, 0.5, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995)),
-    "home_epoch": Param(75, lo=5, hi=300),
-    "home_noise": Param(2.0, lo=0.0, hi=5.0),
-    "home_seed": Param(0, lo=0, hi=10_000),
-}
 bind_url(PARAMS)
 
 st.title("🔀 SEMA Lab: why switching the EMA back works")
@@ -18,13 +15,14 @@ st.markdown(
     """
 Training keeps **live weights θ** that the optimizer moves every step. An **exponential moving
 average (EMA)** keeps a second copy **φ** that follows θ slowly: after every step
-φ ← α·φ + (1 − α)·θ. The average is smoother and usually lands in a *flatter* place, but it lags
-behind. **Switch EMA (SEMA)** adds one line: at the end of every epoch it copies the average back
-into the model, **θ ← φ**, and training continues from there. The optimizer keeps its sharpness,
-the average brings flatness, and it costs nothing extra
-([Li et al., 2024](https://arxiv.org/abs/2402.09240)).
+φ ← α·φ + (1 − α)·θ. The average is less noisy, but it lags behind. **Switch EMA (SEMA)** adds one
+line: at the end of every epoch it copies the average back into the model, **θ ← φ**, and training
+continues from there; SEMA evaluates its φ. It costs nothing extra
+([Li et al., 2024](https://arxiv.org/abs/2402.09240)). Whether it *helps* depends on the setting:
+below, one weight with noisy gradients, run over many seeds.
 """
 )
+preset_buttons(PRESETS, {name: preset_help(name) for name in PRESETS})
 
 left, right = st.columns([1, 3], gap="large")
 with left:
@@ -34,32 +32,37 @@ with left:
               help="How many optimizer steps pass between two switches θ ← φ.")
     st.slider("Gradient noise σ", 0.0, 5.0, key="home_noise", step=0.5,
               help="Standard deviation of the noise added to every gradient (the same draws for all methods).")
-    st.number_input("Seed", 0, 10_000, key="home_seed", help="Changes the noise draws.")
+    st.select_slider("Seeds", SEED_CHOICES, key="home_seeds",
+                     help="How many independent runs the loss panel averages (seed, seed + 1, …). Below 5 the "
+                          "page does not call a winner.")
+    st.number_input("Seed (the path drawn)", 0, 10_000, key="home_seed",
+                    help="The first seed: its path is drawn on the top chart; the loss panel uses it and the next ones.")
 sync_url(PARAMS)
 
-walk = noisy_walk(steps=300, momentum=st.session_state.home_alpha, steps_per_epoch=st.session_state.home_epoch,
-                  noise=st.session_state.home_noise, seed=st.session_state.home_seed)
+s = st.session_state
+walks = noisy_walks(s.home_seeds, steps=STEPS, momentum=s.home_alpha, steps_per_epoch=s.home_epoch,
+                    noise=s.home_noise, seed=s.home_seed)
+summary = summarize_walks(walks)
 with right:
-    st.altair_chart(charts.walk_chart(walk), width="stretch")
-    preset_buttons({
-        "EMA lags": {"home_alpha": 0.995, "home_epoch": 300, "home_noise": 1.0},
-        "SEMA follows, smoothed": {"home_alpha": 0.95, "home_epoch": 50, "home_noise": 2.0},
-        "α = 0: no averaging": {"home_alpha": 0.0, "home_epoch": 50, "home_noise": 2.0},
-    })
-    what_to_notice(
-        "The grey SGD path jitters around the minimum at 0. The blue EMA φ is smooth but, with a long "
-        "horizon, trails behind while θ is still descending. SEMA's θ (orange) follows SGD within an "
-        "epoch, then **jumps to the average** at each dashed line and continues from that smoother point."
-    )
+    display.altair(walk_chart(walks.run(0), height=display.height(260)))
+    st.caption(f"Seed {s.home_seed}: SEMA's θ (light, dashed) jumps to its φ (solid orange) at every dashed line; "
+               "SEMA evaluates φ.")
+    display.altair(loss_band_chart(walks, height=display.height(220)))
+    st.caption(f"Loss ½θ² of the weights each method evaluates, over {s.home_seeds} seeds: line = mean, band = "
+               "its 95 % interval (mean ± 1.96 standard errors).")
+    horizon_warning(s.home_alpha, s.home_epoch, model=model_of(s))
+    st.markdown(answer(active_preset(PRESETS), summary, s.home_alpha, s.home_epoch))
+    what_to_notice(notice(summary, walks, s.home_alpha, s.home_epoch))
 
 st.subheader("Explore")
-cols = st.columns(5)
+cols = [c for _ in range(2) for c in st.columns(3)]
 links = [
+    ("app_pages/theory.py", "Theory", "Where SEMA helps: the noisy quadratic, exact, and its map."),
     ("app_pages/playground.py", "Optimizer playground", "Trajectories of SGD, EMA and SEMA on 2D loss surfaces."),
     ("app_pages/toy_datasets.py", "Decision boundaries", "Train three networks side by side on toy 2D data."),
     ("app_pages/images.py", "Image classification", "CIFAR-10/100 subsets or the bundled digits, live."),
     ("app_pages/landscape.py", "Flatness vs sharpness", "Loss-landscape slices and sharpness measures."),
-    ("app_pages/theory.py", "Theory", "The noisy quadratic model, exact and simulated."),
+    ("app_pages/claims.py", "Does SEMA deliver?", "The paper's claims, measured with error bars."),
 ]
 for col, (page, title, blurb) in zip(cols, links):
     with col.container(border=True):

@@ -4,15 +4,16 @@ from math import isfinite as finite
 import streamlit as st
 
 from sema_demo.charts.theory import loss_chart, part_chart, ratio_map_chart
+from sema_demo.ui import display
 from sema_demo.theory import SERIES_NAMES, curves_frame, summarize
 from sema_demo.ui.common import (alpha_slider, bind_url, csv_download, horizon_warning, preset_buttons, sync_url,
                                  what_to_notice)
 from sema_demo.ui.common import ALPHA_CHOICES
 from sema_demo.ui.theory import (BATCH_CHOICES, CONDITION_CHOICES, DIM_CHOICES, LR_CHOICES, MAP_PARAMS, MAP_VIEWS,
-                                 PARAMS, PRESET_HELP, PRESETS, SAMPLE_CHOICES, STEP_CHOICES, SWITCH_CHOICES,
-                                 affordable_samples, compute, compute_map, load_picked_cell, load_selected_cell,
-                                 map_base, map_notice, map_size, model_from_values, notice_text, option_list,
-                                 unstable_text)
+                                 PARAMS, PRESET_HELP, PRESETS, SAMPLE_CHOICES, SCHEDULE_NAMES, STEP_CHOICES,
+                                 SWITCH_CHOICES, affordable_samples, compute, compute_map, final_step_text,
+                                 load_picked_cell, load_selected_cell, map_base, map_notice, map_size,
+                                 model_from_values, notice_text, option_list, unstable_text)
 
 bind_url(PARAMS | MAP_PARAMS)
 
@@ -23,6 +24,7 @@ Does SEMA beat SGD and EMA, and when? On a **noisy quadratic** the answer can be
 instead of sampled: every coordinate θᵢ feels a curvature hᵢ and minibatch noise, and the mean and
 covariance of (θ, velocity, φ) follow an exact linear recurrence. The lines are those exact
 expected losses; the dots and bands are independent Monte-Carlo runs of the same model.
+This model and its map are **the lab's own analysis** of the algorithm, not a theorem of the SEMA paper.
 """
 )
 preset_buttons(PRESETS, PRESET_HELP)
@@ -34,6 +36,10 @@ with left:
                      help="Step size. Heavy ball is stable only while η·h_max < 2(1 + β).")
     st.slider("Momentum β (optimizer)", 0.0, 0.99, key="nqm_beta", step=0.01,
               help="Heavy-ball momentum of the optimizer: v ← β·v + g, θ ← θ − η·v. Not the EMA momentum.")
+    st.selectbox("Learning-rate schedule", tuple(SCHEDULE_NAMES), key="nqm_schedule", format_func=SCHEDULE_NAMES.get,
+                 help="Constant: SGD ends at its noise floor, so averaging looks strong against it. Step: η ÷ 10 at half the "
+                      "run, ÷ 100 at three quarters. Cosine: η·½(1 + cos(π·t/T)), down to 0. Step or cosine "
+                      "decay let SGD anneal its own noise, as real training does (exact and simulated alike).")
     st.markdown("**Averaging**")
     alpha_slider("nqm_alpha", choices=option_list(ALPHA_CHOICES, st.session_state.nqm_alpha))
     st.select_slider("Switch every K steps (SEMA)", option_list(SWITCH_CHOICES, st.session_state.nqm_switch),
@@ -52,7 +58,7 @@ with left:
                      help="Simulated runs with sampled noise: their mean (dots) checks the exact lines, their "
                           "10–90 % band shows how much one run varies. 0 turns the simulation off.")
     st.number_input("Seed", 0, 10_000, key="nqm_seed", help="Changes the Monte-Carlo noise draws.")
-    st.toggle("Log-scale steps", key="nqm_logx", help="Stretch the early steps, where EMA's lag shows.")
+    st.toggle("Log steps", key="nqm_logx", help="A log-scale step axis: stretches the early steps, where EMA's lag shows.")
 sync_url(PARAMS | MAP_PARAMS)
 
 cfg = model_from_values(st.session_state)
@@ -67,9 +73,10 @@ with right:
     else:
         for s, step in curves.diverged.items():
             st.warning(f"{SERIES_NAMES[s]} diverged at step {step:,}; the other curves continue.")
-    horizon_warning(cfg.alpha, cfg.switch_every)
-    st.altair_chart(loss_chart(curves, mc, steady, log_steps=logx), width="stretch")
-    legend = "Lines: exact expected loss. Dashed rules: long-run steady state."
+    horizon_warning(cfg.alpha, cfg.switch_every, model=cfg)
+    display.altair(loss_chart(curves, mc, steady, log_steps=logx, height=display.height(380)))
+    legend = "Lines: exact expected loss." + (" Dashed rules: long-run steady state." if steady else
+                                              " No steady state: the learning rate changes.")
     if mc is not None:
         legend += f" Dots: mean of {mc.samples} simulated runs; shaded: 10–90 % of single runs."
     if samples < st.session_state.nqm_samples:
@@ -79,14 +86,15 @@ with right:
         value = summary.final[s]
         vs_ema = f"{100 * (value / summary.final['ema'] - 1):+.0f} % vs EMA" if s == "sema" and finite(value) else None
         col.metric(f"{SERIES_NAMES[s]}, final", f"{value:.3g}" if finite(value) else "diverged", delta=vs_ema,
-                   delta_color="inverse", help="Expected loss at the last step.")
+                   delta_color="inverse", help=f"Expected loss at the last step ({final_step_text(cfg)}).")
+    st.caption(f"Final = expected loss at {final_step_text(cfg)}.")
     what_to_notice(notice_text(cfg, summary))
     csv_download(curves_frame(curves, mc), "sema_nqm_curves", label="⬇ CSV of the curves")
     parts_tab, map_tab = st.tabs(["Bias and variance", "🗺️ Map: when does SEMA help?"])
     with parts_tab:
         bias_col, var_col = st.columns(2)
-        bias_col.altair_chart(part_chart(curves, "bias", log_steps=logx), width="stretch")
-        var_col.altair_chart(part_chart(curves, "variance", log_steps=logx), width="stretch")
+        display.altair(part_chart(curves, "bias", log_steps=logx, height=display.height(240)), container=bias_col)
+        display.altair(part_chart(curves, "variance", log_steps=logx, height=display.height(240)), container=var_col)
         st.caption("Bias: the loss of the mean path, what is left of the start (EMA's lag lives here). "
                    "Variance: what the gradient noise adds. Their sum is the line above.")
     with map_tab:
@@ -94,13 +102,17 @@ with right:
         st.markdown(f"Every cell is this model run exactly with its own α and K ({len(ratio_map.switch_every)}² "
                     f"cells of {cfg.steps:,} steps; everything else as set on the left). Up: a longer EMA memory "
                     "relative to the switch interval; right: rarer switches.")
+        if cfg.schedule != "constant":
+            st.caption(f"⚠️ The map is computed at a constant learning rate η = {cfg.lr:g}, not the {cfg.schedule} "
+                       "schedule of the curves above.")
         st.radio("Show", tuple(MAP_VIEWS), key="nqm_map_view", horizontal=True,
                  help="Final loss: expected loss after the last step. Steps: first step at or below 2 × the cell's "
                       "best final loss of SGD, EMA and SEMA (0: only SEMA gets there; ∞: only the other).")
         other, kind = MAP_VIEWS[st.session_state.nqm_map_view]
         current = (1 / (1 - cfg.alpha) / cfg.switch_every, cfg.switch_every) if cfg.alpha > 0 else None
-        st.altair_chart(ratio_map_chart(ratio_map, other, kind, current), width="stretch", key="nqm_map_chart",
-                        on_select=lambda: load_selected_cell("nqm_map_chart"), selection_mode="cell")
+        display.altair(ratio_map_chart(ratio_map, other, kind, current, height=display.height(420)),
+                       key="nqm_map_chart", on_select=lambda: load_selected_cell("nqm_map_chart"),
+                       selection_mode="cell")
         what_to_notice(map_notice(ratio_map, other, kind))
         pick_ratio, pick_k, pick_go = st.columns([2, 2, 1.2], vertical_alignment="bottom")
         pick_ratio.select_slider("Horizon ÷ K", [float(r) for r in ratio_map.horizon_ratios], key="nqm_map_ratio",

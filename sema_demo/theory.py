@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -48,6 +49,11 @@ SERIES_NAMES = {"sgd": "SGD θ", "ema": "EMA φ", "sema": "SEMA φ", "sema_theta
 DIVERGENCE_FACTOR = 1e6   # a run counts as diverged once its loss exceeds this × its start
 PLAIN_CHUNK = 128         # steps per period for runs without switches (see exact_curves)
 BLOCK = 2_000_000         # array elements per block of work: bounds memory for any size
+
+# Learning-rate schedules: "constant" η; "step" η, then η/10 from half the run and η/100 from
+# three quarters (the usual CIFAR recipe); "cosine" η·½(1 + cos(π·t/steps)), from η down to ≈ 0.
+SCHEDULES = ("constant", "step", "cosine")
+STEP_MILESTONES = (0.5, 0.75)
 
 # θ ← φ, v kept, φ kept: the switch as a matrix acting on (θ, v, φ).
 SWITCH = np.array([[0.0, 0.0, 1.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
@@ -67,8 +73,11 @@ class NQM:
     switch_every: int = 10         # K: SEMA switches θ ← φ after every K-th step
     steps: int = 1000              # length of the run
     start: float = 1.0             # θ₀ in every coordinate (v₀ = 0, φ₀ = θ₀)
+    schedule: str = "constant"     # learning-rate schedule over the run: one of SCHEDULES
 
     def __post_init__(self):
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"the schedule must be one of {', '.join(SCHEDULES)}")
         if self.dim < 1 or self.steps < 1 or self.switch_every < 1:
             raise ValueError("dim, steps and switch_every must be at least 1")
         if not self.condition >= 1:
@@ -92,6 +101,15 @@ class NQM:
         """cᵢ, the variance of the minibatch gradient noise in each coordinate."""
         return self.curvatures / self.batch_size
 
+    def learning_rates(self) -> np.ndarray:
+        """η_t of steps 1 … steps (η at the start; see SCHEDULES)."""
+        t = np.arange(self.steps) / self.steps                    # fraction of the run done before the step
+        if self.schedule == "step":
+            return self.lr * 0.1 ** ((t >= STEP_MILESTONES[0]).astype(float) + (t >= STEP_MILESTONES[1]))
+        if self.schedule == "cosine":
+            return self.lr * 0.5 * (1 + np.cos(np.pi * t))
+        return np.full(self.steps, float(self.lr))
+
     @property
     def max_stable_lr(self) -> float:
         """Heavy ball is stable exactly when 0 < η·h < 2(1 + β) for every curvature."""
@@ -106,9 +124,9 @@ class NQM:
         return 0.5 * float(self.curvatures.sum()) * self.start ** 2
 
 
-def step_matrices(cfg: NQM) -> tuple[np.ndarray, np.ndarray]:
-    """A (dim, 3, 3) and b (dim, 3) of the one-step map x ← A·x + b·ξ, x = (θ, v, φ)."""
-    h, eta, beta, alpha = cfg.curvatures, cfg.lr, cfg.beta, cfg.alpha
+def step_matrices(cfg: NQM, lr: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """A (dim, 3, 3) and b (dim, 3) of the one-step map x ← A·x + b·ξ, x = (θ, v, φ) (at rate `lr`, default η)."""
+    h, eta, beta, alpha = cfg.curvatures, cfg.lr if lr is None else lr, cfg.beta, cfg.alpha
     A = np.zeros((cfg.dim, 3, 3))
     A[:, 0, 0], A[:, 0, 1] = 1 - eta * h, -eta * beta
     A[:, 1, 0], A[:, 1, 1] = h, beta
@@ -288,8 +306,31 @@ def _mark_divergence(curves: Curves, cap: float) -> None:
                 curves.bias[s][step] = curves.variance[s][step] = np.nan
 
 
+def _scheduled_moments(cfg: NQM):
+    """Bias and variance of θ and φ, (steps, 2) each, for the plain and the switched run, with a
+    learning rate that changes every step: the recurrence itself, one step at a time (the step
+    map changes, so there are no powers to share), vectorised over coordinates and the two runs."""
+    half_h, c = 0.5 * cfg.curvatures, cfg.noise
+    m = np.tile([cfg.start, 0.0, cfg.start], (2, cfg.dim, 1))          # run 0 plain, run 1 switched
+    C = np.zeros((2, cfg.dim, 3, 3))
+    bias, variance = np.empty((cfg.steps, 2, 2)), np.empty((cfg.steps, 2, 2))   # step, run, (θ, φ)
+    for t, eta in enumerate(cfg.learning_rates()):
+        A, b = step_matrices(cfg, float(eta))
+        m = np.einsum("dij,rdj->rdi", A, m)
+        C = A @ C @ _transpose(A) + c[:, None, None] * b[:, :, None] * b[:, None, :]
+        if (t + 1) % cfg.switch_every == 0:
+            m[1], C[1] = m[1] @ SWITCH.T, SWITCH @ C[1] @ SWITCH.T
+        bias[t] = (m[..., ::2] ** 2).transpose(0, 2, 1) @ half_h
+        variance[t] = np.diagonal(C, axis1=-2, axis2=-1)[..., ::2].transpose(0, 2, 1) @ half_h
+    return (bias[:, 0], variance[:, 0]), (bias[:, 1], variance[:, 1])
+
+
 def exact_curves(cfg: NQM) -> Curves:
     """Expected loss of SGD θ, EMA φ, SEMA φ and SEMA θ at every step, from the moment recurrence."""
+    if cfg.schedule != "constant":
+        with np.errstate(over="ignore", invalid="ignore"):
+            plain, switched = _scheduled_moments(cfg)
+        return _assemble(cfg, plain, switched)
     A, b = step_matrices(cfg)
     # Without switches any period length is exact: short ones keep the tables small.
     chunk, K = min(PLAIN_CHUNK, cfg.steps), min(cfg.switch_every, cfg.steps)
@@ -297,6 +338,11 @@ def exact_curves(cfg: NQM) -> Curves:
         plain = _moment_curves(cfg, A, b, chunk, switch=False)
         switches = cfg.switch_every <= cfg.steps
         switched = _moment_curves(cfg, A, b, K, switch=True) if switches else plain
+    return _assemble(cfg, plain, switched)
+
+
+def _assemble(cfg: NQM, plain, switched) -> Curves:
+    """The four series from the (bias, variance) of the plain and the switched run, step 0 prepended."""
     first_bias = np.full(1, cfg.start_loss)
     parts = {"sgd": (plain, 0), "ema": (plain, 1), "sema": (switched, 1), "sema_theta": (switched, 0)}
     bias = {s: np.concatenate([first_bias, run[0][:, col]]) for s, (run, col) in parts.items()}
@@ -316,9 +362,10 @@ def _solve_lyapunov(M: np.ndarray, N: np.ndarray) -> np.ndarray:
 
 def steady_state(cfg: NQM) -> dict[str, float]:
     """Long-run expected loss: SGD θ and EMA φ from the stationary Lyapunov equation, SEMA
-    φ and θ averaged over one switch period of its periodic steady state.  Empty if unstable."""
+    φ and θ averaged over one switch period of its periodic steady state.  Empty if unstable, and
+    for a changing learning rate (there is no steady state to settle into)."""
     A, b = step_matrices(cfg)
-    if spectral_radius(A) >= 1:
+    if cfg.schedule != "constant" or spectral_radius(A) >= 1:
         return {}
     h = cfg.curvatures
     stationary = _solve_lyapunov(A, cfg.noise[:, None, None] * b[:, :, None] * b[:, None, :])
@@ -392,7 +439,7 @@ def monte_carlo(cfg: NQM, samples: int = 200, seed: int = 0, quantiles: tuple[fl
     ``bands=False`` only means and standard errors are kept (less memory).
     """
     rng = np.random.default_rng(seed)
-    h, eta, beta, alpha, K = cfg.curvatures, cfg.lr, cfg.beta, cfg.alpha, cfg.switch_every
+    h, rates, beta, alpha, K = cfg.curvatures, cfg.learning_rates(), cfg.beta, cfg.alpha, cfg.switch_every
     noise_std, half_h = np.sqrt(cfg.noise), 0.5 * cfg.curvatures
     theta = np.full((2, samples, cfg.dim), cfg.start)     # axis 0: plain run, switched run
     velocity, phi = np.zeros_like(theta), theta.copy()
@@ -418,7 +465,7 @@ def monte_carlo(cfg: NQM, samples: int = 200, seed: int = 0, quantiles: tuple[fl
             rng.standard_normal(out=draws)
             velocity *= beta
             velocity += h * theta + noise_std * draws
-            theta -= eta * velocity
+            theta -= rates[t - 1] * velocity
             phi *= alpha
             phi += (1 - alpha) * theta
             if t % K == 0:
@@ -530,6 +577,8 @@ def grid_curves(base: NQM, alpha: np.ndarray, switch_every) -> GridCurves:
         raise ValueError("alpha must be (rows, cols) with one switch interval per column")
     if not np.all((alpha >= 0) & (alpha < 1)) or min(ks) < 1:
         raise ValueError("every α must lie in [0, 1) and every K be at least 1")
+    if base.schedule != "constant":
+        raise ValueError("the map is computed for a constant learning rate (schedule 'constant')")
     rows, steps = alpha.shape[0], base.steps
     loss = {s: np.empty((rows, len(ks), steps + 1)) for s in MAP_SERIES}
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
@@ -547,13 +596,21 @@ def grid_curves(base: NQM, alpha: np.ndarray, switch_every) -> GridCurves:
 class _Squares:
     """M, M², M⁴, … of a stack (D, 7, 7), each made once: the doublings of a column share them."""
 
-    def __init__(self, M: np.ndarray):
-        self.squares = [M]
+    def __init__(self, M: np.ndarray, base: "_Squares | None" = None, offset: int = 0):
+        self.squares, self.base, self.offset = [M], base, offset
 
     def __getitem__(self, k: int) -> np.ndarray:
+        if self.base is not None:
+            return self.base[k + self.offset]
         while len(self.squares) <= k:
             self.squares.append(self.squares[-1] @ self.squares[-1])
         return self.squares[k]
+
+    def of_power(self, n: int) -> "_Squares":
+        """The squares of Mⁿ: for n a power of two, a view of these squares (nothing made twice)."""
+        if n & (n - 1) == 0:
+            return _Squares(self[n.bit_length() - 1], self, n.bit_length() - 1)
+        return _Squares(self.power(n))
 
     def power(self, n: int) -> np.ndarray:
         """Mⁿ from the binary digits of n."""
@@ -582,41 +639,65 @@ def _right_powers(X0: np.ndarray, R: _Squares, count: int) -> np.ndarray:
     return out.reshape(D, count, w, 7)
 
 
+def _column_powers(X0: np.ndarray, M: _Squares, count: int) -> np.ndarray:
+    """Mʲ·X0 for j < count as (D, 7, count, w); X0 is (D, 7, w) columns.
+
+    The same doubling with the squares of M, on columns, so that the moments come out in the
+    layout of the final product (coordinates and entries along one axis) without a copy.
+    """
+    D, n7, w = X0.shape
+    out = np.empty((D, n7, count, w), dtype=X0.dtype)
+    out[:, :, 0] = X0
+    n, k = 1, 0
+    while n < count:
+        m = min(n, count - n)
+        out[:, :, n:n + m] = (M[k] @ out[:, :, :m].reshape(D, n7, m * w)).reshape(D, n7, m, w)
+        n, k = n + m, k + 1
+    return out
+
+
 def _phi_loss(step: _Squares, switch: np.ndarray | None, K: int, steps: int, read: np.ndarray,
               start: np.ndarray, cells: int) -> np.ndarray:
     """½ Σ h·E[φ²] at steps 1 … steps of each cell, (cells, steps), switching θ ← φ after
-    every K-th step (``switch`` the switch map, None: never); ``step`` holds the powers of Ĝ.
+    every K-th step (``switch`` the switch as row indices: S·M = M[switch]; None: never);
+    ``step`` holds the powers of Ĝ.
 
-    Step τ of a block read from the moments x̂ at the block start is rᵀ·x̂ with r the φ row
+    Step τ of a block read from the moments x̂ at the block start is r·x̂ with r the φ row
     of the map from the block start to τ.  Both are made by doubling, and a block is about
     √steps long, so that neither the rows (one per step of a block) nor the block starts
     (one per block) are many:
 
     - K ≤ √steps (and no switch): blocks of L whole periods, rows r_{qK+i} = r_i·(S·Ĝᴷ)^q;
     - K > √steps: the period is cut into sub-blocks of B steps, starts Ĝ^(mB)·(S·Ĝᴷ)ⁿ·x̂₀.
+
+    Rows are (D, rows, 7) and starts columns (D, 7, starts): the loss of every (start, row)
+    pair of a cell is then one matrix product over (coordinate, entry).
     """
     D = len(read)
-    B = max(1, math.isqrt(steps))
-    shift = (np.eye(7) if switch is None else switch).astype(read.dtype)
+    dim = D // cells
+    B = 1 << (max(1, steps).bit_length() // 2)          # ≈ √steps; powers of two make Ĝᴮ and (S·Ĝᴷ)ᴸ squares
     if switch is None or K <= B:
+        period = step.of_power(B) if switch is None else _Squares(step.power(K)[:, switch])   # Ĝᴮ or S·Ĝᴷ
         K = B if switch is None else K
-        L = -(-B // K)
-        period = _Squares(shift @ step.power(K))                                       # S·Ĝᴷ
+        L = 1 << (-(-B // K) - 1).bit_length()
         rows = _right_powers(_right_powers(read, step, K + 1)[:, 1:, 0], period, L).reshape(D, L * K, 7)
-        starts = _right_powers(start, _Squares(_transpose(period.power(L))), -(-steps // (L * K)))[:, :, 0]
-        keep = slice(0, steps)
+        starts = _column_powers(start, period.of_power(L), -(-steps // (L * K)))[..., 0]
+        order, keep = (0, 2, 1), slice(0, steps)                  # (cells, starts, rows): time order
     else:
         M, periods = -(-K // B), -(-steps // K)
         rows = _right_powers(read, step, B + 1)[:, 1:, 0]
-        outer = _right_powers(start, _Squares(_transpose(shift @ step.power(K))), periods)[:, :, 0]
-        inner = _right_powers(outer, _Squares(_transpose(step.power(B))), M)          # (D, M, periods, 7)
-        starts = inner.transpose(0, 2, 1, 3).reshape(D, periods * M, 7)
+        outer = _column_powers(start, _Squares(step.power(K)[:, switch]), periods)[..., 0]
+        starts = _column_powers(outer, step.of_power(B), M).reshape(D, 7, M * periods)    # (m, n)
         offset = (np.arange(M)[:, None] * B + np.arange(1, B + 1)[None, :]).ravel()     # within a period
         keep = np.flatnonzero(np.tile(offset <= K, periods))[:steps]
-    dim = D // cells
-    left = starts.reshape(cells, dim, -1, 7).transpose(0, 2, 1, 3).reshape(cells, -1, dim * 7)
-    right = rows.reshape(cells, dim, -1, 7).transpose(0, 1, 3, 2).reshape(cells, dim * 7, -1)
-    return (left @ right).reshape(cells, -1)[:, keep]
+        order = None
+    right = rows.reshape(cells, dim, -1, 7).transpose(0, 2, 1, 3).reshape(cells, -1, dim * 7)
+    out = right @ starts.reshape(cells, dim * 7, -1)                                    # (cells, rows, starts)
+    if order is None:                                                                   # starts were (m, n)
+        out = out.reshape(cells, B, M, periods).transpose(0, 3, 2, 1)                   # (n, m, row)
+    else:
+        out = out.transpose(order)
+    return out.reshape(cells, -1)[:, keep]
 
 
 def _grid_column(base: NQM, alphas: np.ndarray, K: int, ema: np.ndarray, sema: np.ndarray) -> None:
@@ -624,7 +705,8 @@ def _grid_column(base: NQM, alphas: np.ndarray, K: int, ema: np.ndarray, sema: n
     dim, steps = base.dim, base.steps
     x0 = np.array([base.start, 0.0, base.start])
     start = np.r_[x0[_PAIRS[:, 0]] * x0[_PAIRS[:, 1]], 1.0]
-    switch = _homogeneous(_moment_map(SWITCH[None]), np.zeros((1, 6)))[0]
+    # The switch in moment space only copies entries (θθ ← φφ, θv ← vφ, θφ ← φφ): S·M is M[switch].
+    switch = np.argmax(_homogeneous(_moment_map(SWITCH[None]), np.zeros((1, 6)))[0], axis=1)
     plain_A, plain_b = step_matrices(replace(base, alpha=0.0))
     per_chunk = max(1, MAP_BLOCK // (dim * 7 * 4 * max(1, math.isqrt(steps))))
     for first in range(0, len(alphas), per_chunk):
@@ -639,7 +721,7 @@ def _grid_column(base: NQM, alphas: np.ndarray, K: int, ema: np.ndarray, sema: n
         step = _Squares(_homogeneous(_moment_map(A), noise).astype(MAP_DTYPE))  # Ĝ per coordinate
         read = np.zeros((n * dim, 1, 7), dtype=MAP_DTYPE)
         read[:, 0, _PHI2] = np.tile(0.5 * base.curvatures, n)
-        x_start = np.broadcast_to(start.astype(MAP_DTYPE), (n * dim, 1, 7))
+        x_start = np.broadcast_to(start.astype(MAP_DTYPE)[:, None], (n * dim, 7, 1))
         rows = slice(first, first + n)
         ema[rows, 0] = sema[rows, 0] = base.start_loss
         ema[rows, 1:] = np.maximum(_phi_loss(step, None, K, steps, read, x_start, n), 0.0)
@@ -736,3 +818,101 @@ def ratio_at(horizon_steps: float, switch_every: int, batch_size: float | None =
     out |= {f"final_{s}": float(cell.final[s][0, 0]) for s in ("sgd", "ema", "sema")}
     out |= {f"steps_{s}": float(cell.reach[s][0, 0]) for s in ("sgd", "ema", "sema")}
     return out | {"alpha": float(cell.alpha[0, 0]), "level": float(cell.level[0, 0])}
+
+
+# --------------------------------------------------------------- where does a setting sit?
+
+REGIME_TIE = 0.05   # SEMA within 5 % of EMA's final loss counts as a tie (as on the map's notice)
+
+
+@dataclass(frozen=True)
+class Regime:
+    """Does SEMA help at one (horizon, K, noise) setting of the noisy quadratic, and why?
+
+    Computed from the exact curves of that setting, so it agrees with the map's cell there
+    (tests/test_theory.py); the reasons are the numbers the map's story is told with: how
+    much of the loss is lag (bias) rather than noise, and K against the EMA horizon.
+    """
+
+    verdict: str          # "helps" | "hurts" | "ties" | "diverges"
+    over_ema: float       # SEMA φ ÷ EMA φ, final expected loss
+    over_sgd: float       # SEMA φ ÷ SGD θ
+    lag_share: float      # share of SEMA φ's final loss that is bias (what is left of the start)
+    cfg: NQM
+
+    @property
+    def horizon(self) -> float:
+        return 1 / (1 - self.cfg.alpha)
+
+    def reason(self) -> str:
+        """Why, in one clause computed from the numbers."""
+        cfg = self.cfg
+        if cfg.alpha == 0:
+            return "with α = 0 the average is the live weights, so all three are the same run"
+        if cfg.switch_every > cfg.steps:
+            return f"K = {cfg.switch_every:,} is longer than the {cfg.steps:,}-step run: SEMA never switches"
+        if self.verdict == "diverges":
+            return "the learning rate is beyond the stability bound"
+        lag = f"{100 * self.lag_share:.0f} % of SEMA's final loss is lag (bias), {100 * (1 - self.lag_share):.0f} % noise"
+        rel = self.horizon / cfg.switch_every
+        k, times = f"K = {cfg.switch_every:,}", lambda x: f"{x:,.0f}" if x >= 10 else f"{x:.2g}"  # noqa: E731
+        pace = (f"{k} is about the horizon" if 0.8 <= rel <= 1.25 else
+                f"{k} is {times(rel)}× shorter than the horizon" if rel > 1 else f"{k} is {times(1 / rel)}× the horizon")
+        return f"{lag}; {pace}"
+
+    def lag_warning(self) -> str:
+        """The long-horizon warning, only where the numbers bear it out: the horizon is more than
+        3 × K *and* here SEMA hurts or its loss is still mostly lag ("" otherwise)."""
+        cfg = self.cfg
+        if cfg.alpha == 0 or self.horizon <= 3 * cfg.switch_every or self.verdict == "diverges":
+            return ""
+        if self.verdict != "hurts" and not self.lag_share > 0.5:
+            return ""
+        return (f"The EMA horizon (≈ {self.horizon:,.0f} steps) is much longer than the switch interval "
+                f"({cfg.switch_every:,} steps): each switch copies back an average that still lags.")
+
+    def sentence(self) -> str:
+        cfg = self.cfg
+        where = (f"a {self.horizon:,.0f}-step EMA horizon with a switch every {cfg.switch_every:,} steps"
+                 if cfg.alpha > 0 else "α = 0")
+        if self.verdict == "diverges":
+            return f"At {where} the run diverges ({self.reason()})."
+        if self.verdict == "ties":
+            how = f"SEMA φ ends within {100 * REGIME_TIE:.0f} % of EMA φ ({self.over_ema:.2f}×)"
+        else:
+            pct = 100 * abs(1 - self.over_ema)
+            how = f"SEMA φ ends {pct:.0f} % {'below' if self.verdict == 'helps' else 'above'} EMA φ"
+        return (f"At {where}, SEMA **{self.verdict}**: {how} and at {self.over_sgd:.2g}× SGD's loss "
+                f"after {cfg.steps:,} steps; {self.reason()}.")
+
+
+def _classify(over_ema: float) -> str:
+    if not math.isfinite(over_ema):
+        return "diverges"
+    return "helps" if over_ema < 1 - REGIME_TIE else "hurts" if over_ema > 1 + REGIME_TIE else "ties"
+
+
+@lru_cache(maxsize=256)
+def regime(cfg: NQM) -> Regime:
+    """Where ``cfg`` (its α, K, noise, schedule …) sits: SEMA helps, hurts or ties EMA, from its exact curves."""
+    curves = exact_curves(cfg)
+    final = {s: float(curves.total(s)[-1]) for s in ("sgd", "ema", "sema")}
+    with np.errstate(divide="ignore", invalid="ignore"):
+        over_ema = final["sema"] / final["ema"] if final["ema"] > 0 else math.nan
+        over_sgd = final["sema"] / final["sgd"] if final["sgd"] > 0 else math.nan
+    same = cfg.alpha == 0 or cfg.switch_every > cfg.steps
+    verdict = "ties" if same and math.isfinite(over_ema) else _classify(over_ema)
+    lag = float(curves.bias["sema"][-1] / final["sema"]) if final["sema"] > 0 else math.nan
+    return Regime(verdict, over_ema, over_sgd, lag, cfg)
+
+
+def regime_at(alpha: float, switch_every: int, batch_size: float | None = None, steps: int | None = None,
+              base: NQM = NQM()) -> Regime:
+    """:func:`regime` of ``base`` with this α and K (and batch size, run length when given).
+
+    Without ``steps`` the run is ``base.steps`` long but at least five switch intervals, so that
+    a long interval still switches a few times."""
+    steps = max(base.steps, 5 * int(switch_every)) if steps is None else int(steps)
+    cfg = replace(base, alpha=float(alpha), switch_every=int(switch_every), steps=steps,
+                  batch_size=base.batch_size if batch_size is None else float(batch_size))
+    return regime(cfg)

@@ -23,14 +23,15 @@ SMALL = NQM(dim=8, condition=10.0, batch_size=4.0, lr=0.5, beta=0.7, alpha=0.9, 
 
 
 def literal_moments(cfg: NQM) -> dict[str, np.ndarray]:
-    """Expected loss per series, stepping m ← A·m, C ← A·C·Aᵀ + c·b·bᵀ (S at switches) one step at a time."""
-    A, b = step_matrices(cfg)
+    """Expected loss per series, stepping m ← A·m, C ← A·C·Aᵀ + c·b·bᵀ (S at switches) one step at a time,
+    each step at its own learning rate."""
     h, c = cfg.curvatures, cfg.noise
     out = {s: [cfg.start_loss] for s in SERIES}
     for switched in (False, True):
         m = np.tile([cfg.start, 0.0, cfg.start], (cfg.dim, 1))
         C = np.zeros((cfg.dim, 3, 3))
         for t in range(1, cfg.steps + 1):
+            A, b = step_matrices(cfg, float(cfg.learning_rates()[t - 1]))
             m = np.einsum("dij,dj->di", A, m)
             C = A @ C @ A.transpose(0, 2, 1) + c[:, None, None] * b[:, :, None] * b[:, None, :]
             if switched and t % cfg.switch_every == 0:
@@ -246,3 +247,88 @@ def test_switch_intervals_are_distinct_log_spaced_integers():
 def test_grid_curves_cut_a_diverging_cell():
     grid = theory.grid_curves(replace(SMALL, lr=4.5), np.array([[0.9]]), [5])
     assert np.isnan(grid.final("sgd")[0, 0]) and np.isnan(grid.final("sema")[0, 0])
+
+
+# ------------------------------------------------------------------ learning-rate schedules
+
+def test_schedules_are_the_stated_rates():
+    cfg = NQM(lr=0.4, steps=8)
+    np.testing.assert_allclose(replace(cfg, schedule="constant").learning_rates(), 0.4)
+    np.testing.assert_allclose(replace(cfg, schedule="step").learning_rates(), [0.4] * 4 + [0.04] * 2 + [0.004] * 2)
+    cosine = replace(cfg, schedule="cosine").learning_rates()
+    assert cosine[0] == 0.4 and np.all(np.diff(cosine) < 0) and cosine[-1] == pytest.approx(0.4 * 0.5 * (1 + np.cos(np.pi * 7 / 8)))
+    with pytest.raises(ValueError):
+        NQM(schedule="linear")
+
+
+@pytest.mark.parametrize("schedule, switch_every", [("step", 15), ("cosine", 7), ("cosine", 500)])
+def test_scheduled_curves_equal_the_literal_recurrence(schedule, switch_every):
+    cfg = replace(SMALL, schedule=schedule, switch_every=switch_every)
+    curves, literal = exact_curves(cfg), literal_moments(cfg)
+    for s in SERIES:
+        np.testing.assert_allclose(curves.total(s), literal[s], rtol=1e-10, atol=1e-14, err_msg=s)
+
+
+def test_the_per_step_path_at_a_constant_rate_is_the_fast_path():
+    plain, switched = theory._scheduled_moments(SMALL)
+    slow, fast = theory._assemble(SMALL, plain, switched), exact_curves(SMALL)
+    for s in SERIES:
+        np.testing.assert_allclose(slow.total(s), fast.total(s), rtol=1e-10, err_msg=s)
+
+
+def test_scheduled_monte_carlo_matches_the_exact_curves_and_decay_closes_the_gap_to_sgd():
+    cfg = replace(SMALL, schedule="cosine")
+    curves, mc = exact_curves(cfg), monte_carlo(cfg, samples=3000, seed=1)
+    checked = np.arange(1, cfg.steps + 1, 4)
+    z = NormalDist().inv_cdf(1 - 0.001 / (2 * len(SERIES) * len(checked)))
+    for s in SERIES:
+        assert np.all(np.abs(mc.mean[s][checked] - curves.total(s)[checked]) <= z * mc.stderr[s][checked]), s
+    # the page's point: against constant-rate SGD at its noise floor SEMA looks much better than against decayed SGD
+    page = NQM(lr=0.5, beta=0.9, alpha=0.95, switch_every=10)
+    gap = {sch: (lambda c: c.total("sgd")[-1] / c.total("sema")[-1])(exact_curves(replace(page, schedule=sch)))
+           for sch in ("constant", "cosine")}
+    assert gap["constant"] > 5 > gap["cosine"] > 1
+    assert steady_state(replace(page, schedule="cosine")) == {}
+    with pytest.raises(ValueError):
+        theory.grid_curves(replace(page, schedule="cosine"), np.array([[0.9]]), [5])
+
+
+# ------------------------------------------------------------------ where a setting sits
+
+def test_regime_agrees_with_the_map_at_a_few_settings():
+    base = NQM()
+    ratios, ks = np.array([0.1, 0.5, 1.0, 5.0, 20.0]), np.array([2, 10, 20, 100, 400])
+    m = theory.ratio_map(base, ratios, ks)
+    seen = set()
+    for i, r in enumerate(ratios):
+        for j, K in enumerate(ks):
+            if not m.valid[i, j]:
+                continue
+            ratio = m.ratio("ema")[i, j]
+            expected = "helps" if ratio < 1 - theory.REGIME_TIE else "hurts" if ratio > 1 + theory.REGIME_TIE else "ties"
+            found = theory.regime(replace(base, alpha=float(m.alpha[i, j]), switch_every=int(K)))
+            assert found.verdict == expected, (r, K, ratio)
+            assert found.over_ema == pytest.approx(ratio, rel=1e-3)
+            seen.add(expected)
+    assert seen == {"helps", "hurts", "ties"}, "the settings cover all three regimes"
+
+
+def test_the_old_fixed_rule_was_wrong_where_sema_clearly_helps():
+    """α = 0.99 (horizon 100 steps) and K = 20 on Theory's default: the horizon is 5× K, which the old
+    warning called too long, yet SEMA ends about 35 % below EMA there."""
+    found = theory.regime_at(0.99, 20)
+    assert found.verdict == "helps" and found.over_ema < 0.7
+    assert "helps" in found.sentence() and "noise" in found.reason()
+    lagging = theory.regime_at(0.99, 2)              # K ≪ horizon: every switch copies a lagging average back
+    assert lagging.verdict == "hurts" and lagging.lag_share > 0.5
+    assert theory.regime_at(0.0, 10).verdict == "ties"
+    assert theory.regime_at(0.95, 5000, steps=1000).verdict == "ties"      # never switches
+    assert theory.regime(replace(NQM(), lr=4.0)).verdict == "diverges"
+
+
+def test_the_long_horizon_warning_appears_only_where_the_numbers_bear_it_out():
+    assert theory.regime_at(0.99, 20).lag_warning() == ""                       # horizon 5 × K, yet SEMA helps
+    assert "much longer than the switch interval" in theory.regime_at(0.99, 4).lag_warning()    # hurts
+    stuck = theory.regime_at(0.9999, 50)                                        # horizon ≫ the run: all lag
+    assert stuck.lag_share > 0.5 and "≈ 10,000 steps" in stuck.lag_warning()
+    assert theory.regime_at(0.95, 10).lag_warning() == ""                      # horizon 2 × K

@@ -116,3 +116,79 @@ def test_map_tab_shows_the_ratio_map_and_loads_a_cell_into_the_curves():
     assert not at.exception and "sooner than SGD" in map_notice(at)
     again = run_page(**FAST, nqm_alpha=str(at.session_state.nqm_alpha), nqm_switch=str(k))
     assert not again.exception and again.select_slider(key="nqm_alpha").value == pytest.approx(at.session_state.nqm_alpha)
+
+
+# ------------------------------------------------------------------ every preset's text against its numbers
+
+def metrics(at: AppTest) -> dict[str, float]:
+    return {m.label.split(",")[0]: float(m.value) if m.value != "diverged" else float("nan") for m in at.metric}
+
+
+def theory_caption(at: AppTest) -> str:
+    return " ".join(c.value for c in at.caption if "Theory map at this setting" in c.value)
+
+
+@pytest.mark.parametrize("preset", [p for p in PRESETS if p != "💥 Unstable lr"])
+def test_every_preset_states_what_its_metrics_say(preset):
+    import re
+
+    at = run_page(nqm_samples="20")
+    at.button(key=f"preset::{preset}").click().run()
+    assert not at.exception
+    f = metrics(at)
+    text = notice(at)
+    ratio = f["SEMA φ"] / f["EMA φ"]
+    for name in ("SGD θ", "EMA φ", "SEMA φ"):
+        assert f"**{name.split()[0]} {f[name]:.3g}**" in text, name        # the notice quotes the metrics
+    if ratio < 0.95:
+        stated = float(re.search(r"SEMA ends \*\*([\d.]+)× lower than EMA", text).group(1))
+        assert stated == pytest.approx(1 / ratio, rel=0.05)
+        verdict = "helps"
+    elif ratio > 1.05:
+        assert "SEMA does not help" in text
+        verdict = "hurts"
+    else:
+        assert "within 5 %" in text
+        verdict = "ties"
+    assert f"SEMA **{verdict}**" in theory_caption(at), "the map's verdict agrees with the metrics beside it"
+    cfg = model_from_values(at.session_state)
+    sgd = "constant-rate SGD" if cfg.schedule == "constant" else "SGD (same cosine schedule)"
+    if f["SEMA φ"] < f["SGD θ"] and ratio < 0.95:
+        assert f"lower than {sgd}" in text
+    assert ("noise floor" in text) == (cfg.schedule == "constant")
+    assert f"step {cfg.steps:,}" in text and ("a switch step" in text) == (cfg.steps % cfg.switch_every == 0)
+
+
+def test_the_old_horizon_rule_no_longer_fires_where_sema_helps():
+    at = run_page(nqm_samples="0", nqm_alpha="0.99", nqm_switch="20")
+    assert not at.exception
+    f = metrics(at)
+    assert f["SEMA φ"] < 0.7 * f["EMA φ"]
+    assert "SEMA **helps**" in theory_caption(at) and "much longer than the switch interval" not in theory_caption(at)
+
+
+def test_schedule_is_in_the_link_and_the_map_says_it_is_constant_rate():
+    at = run_page(**FAST, nqm_schedule="cosine")
+    assert not at.exception
+    assert at.selectbox(key="nqm_schedule").value == "cosine"
+    assert "SGD (same cosine schedule)" in notice(at) or "SGD anneals" in notice(at)
+    assert any("constant learning rate" in c.value for c in at.caption)
+    assert any("No steady state" in c.value for c in at.caption)
+    bad = run_page(**FAST, nqm_schedule="<b>linear</b>")
+    assert not bad.exception and bad.selectbox(key="nqm_schedule").value == "constant"
+    assert "could not be used" in bad.warning[0].value
+
+
+def test_a_log_step_axis_keeps_the_first_steps_of_a_long_run():
+    import numpy as np
+
+    from sema_demo.charts.theory import FIRST_STEPS, loss_chart, series_frame
+    from sema_demo.theory import NQM, SERIES
+
+    values = {s: np.linspace(1.0, 0.1, 10_001) for s in SERIES}
+    shown = set(series_frame(values, log_steps=True)["step"])
+    assert set(range(1, FIRST_STEPS + 1)) <= shown and 10_000 in shown
+    assert 1 not in set(series_frame(values)["step"]), "even thinning alone would lose the first steps"
+    chart = loss_chart(exact_curves(NQM(steps=10_000, dim=5)), log_steps=True).to_dict()
+    data = next(iter(chart["datasets"].values()))
+    assert min(row["step"] for row in data) == 1

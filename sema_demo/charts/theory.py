@@ -19,7 +19,7 @@ LOSS_TITLE = "expected loss  E[½ Σ h·θ²]  (log scale)"
 def _color(legend: bool = True) -> alt.Color:
     # Layers of one chart all repeat the legend: one layer without it would hide the shared legend.
     return alt.Color("series:N", scale=alt.Scale(domain=DOMAIN, range=COLORS), title=None,
-                     legend=alt.Legend(orient="top", labelFontSize=13, symbolType="stroke", symbolStrokeWidth=3,
+                     legend=alt.Legend(orient="top", symbolType="stroke", symbolStrokeWidth=3,
                                        symbolOpacity=1) if legend else None)
 
 
@@ -32,8 +32,15 @@ def _line_style() -> dict:
             "opacity": alt.condition(theta, alt.value(0.5), alt.value(1.0))}
 
 
-def _every(n: int, count: int) -> np.ndarray:
-    """About `count` evenly spaced indices of range(n), always with the last one."""
+FIRST_STEPS = 20    # a log step axis always shows every one of the first steps
+
+
+def _every(n: int, count: int, log_steps: bool = False) -> np.ndarray:
+    """About `count` indices of range(n), always with the last one: evenly spaced, or log-spaced
+    (with every one of the first steps) for a log step axis, so that thinning keeps the early steps."""
+    if log_steps and n > 1:
+        spaced = np.geomspace(1, n - 1, min(n, count)).round().astype(int)
+        return np.unique(np.r_[np.arange(min(n, FIRST_STEPS + 1)), spaced, n - 1])
     return np.unique(np.r_[np.linspace(0, n - 1, min(n, count)).round().astype(int), n - 1])
 
 
@@ -67,9 +74,10 @@ def _positive(frame: pd.DataFrame, log_steps: bool, columns=("value",)) -> pd.Da
     return frame[keep]
 
 
-def series_frame(values: dict[str, np.ndarray], points: int = MAX_POINTS) -> pd.DataFrame:
-    """Long frame (step, series, value) from one array per series, thinned to `points` steps."""
-    steps = _every(len(next(iter(values.values()))), points)
+def series_frame(values: dict[str, np.ndarray], points: int = MAX_POINTS, log_steps: bool = False) -> pd.DataFrame:
+    """Long frame (step, series, value) from one array per series, thinned to `points` steps
+    (log-spaced for a log step axis)."""
+    steps = _every(len(next(iter(values.values()))), points, log_steps)
     return pd.concat([pd.DataFrame({"step": steps, "series": SERIES_NAMES[s], "value": values[s][steps]})
                       for s in SERIES], ignore_index=True)
 
@@ -80,13 +88,13 @@ def loss_chart(curves: Curves, mc: MonteCarlo | None = None, steady: dict[str, f
     and the long-run steady state (dashed rules), on a log loss axis."""
     totals = {s: curves.total(s) for s in SERIES}
     x = _x(log_steps, _shown_steps(curves))
-    lines = alt.Chart(_positive(series_frame(totals), log_steps)).mark_line().encode(
+    lines = alt.Chart(_positive(series_frame(totals, log_steps=log_steps), log_steps)).mark_line().encode(
         x=x, y=_y(LOSS_TITLE), color=_color(), **_line_style(),
         tooltip=["series", "step", alt.Tooltip("value:Q", title="expected loss", format=".4g")],
     )
     layers = [lines]
     if mc is not None:
-        steps = _every(len(mc.mean["sgd"]), MAX_POINTS)
+        steps = _every(len(mc.mean["sgd"]), MAX_POINTS, log_steps)
         band = pd.concat([pd.DataFrame({"step": steps, "series": SERIES_NAMES[s], "low": mc.low[s][steps],
                                         "high": mc.high[s][steps]}) for s in SERIES[:3]], ignore_index=True)
         q_low, q_high = (f"{100 * q:g} %" for q in mc.quantiles)
@@ -95,7 +103,7 @@ def loss_chart(curves: Curves, mc: MonteCarlo | None = None, steady: dict[str, f
             color=_color(),
             tooltip=["series", "step", alt.Tooltip("low:Q", title=f"single runs, {q_low}", format=".4g"),
                      alt.Tooltip("high:Q", title=f"single runs, {q_high}", format=".4g")]))
-        dots = _positive(series_frame(mc.mean, MC_MARKERS), log_steps)
+        dots = _positive(series_frame(mc.mean, MC_MARKERS, log_steps), log_steps)
         dots = dots[dots["series"] != SERIES_NAMES["sema_theta"]]
         layers.append(alt.Chart(dots).mark_point(size=40, filled=True, opacity=0.9, stroke="white",
                                                  strokeWidth=0.8).encode(
@@ -120,7 +128,7 @@ def part_chart(curves: Curves, part: str, log_steps: bool = False, height: int =
     title = "bias part  ½ Σ h·E[θ]²" if part == "bias" else "variance part  ½ Σ h·Var θ"
     totals = np.concatenate([curves.total(s) for s in SERIES])
     totals = totals[np.isfinite(totals) & (totals > 0)]
-    frame = _positive(series_frame(values), log_steps)
+    frame = _positive(series_frame(values, log_steps=log_steps), log_steps)
     if totals.size:
         frame = frame[frame["value"] >= 1e-4 * totals.min()]
     return alt.Chart(frame).mark_line().encode(

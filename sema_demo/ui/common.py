@@ -172,15 +172,31 @@ def alpha_slider(key: str, label: str = "EMA momentum α (decay)", choices: Sequ
                                    help=ALPHA_HELP)
 
 
-def horizon_warning(alpha: float, switch_interval_steps: int | None, container=st) -> None:
-    """Warn when the EMA remembers far more steps than lie between two switches."""
+REGIME_ICONS = {"helps": "✅", "hurts": "⚠️", "ties": "🟰", "diverges": "💥"}
+
+
+def horizon_warning(alpha: float, switch_interval_steps: int | None, container=st, *, model=None,
+                    batch_size: float | None = None, steps: int | None = None):
+    """Say where this (EMA horizon, switch interval, noise) sits on the theory map: does SEMA help,
+    hurt or tie EMA there?  Computed (``theory.regime``), never a fixed rule of thumb.
+
+    ``model``: the Theory page's own NQM (its α and K are used as they are).  Other pages pass
+    only α and K (optionally the batch size and run length); they get the lab's default noisy
+    quadratic, and the caption says so.  Returns the Regime (None when nothing is shown)."""
+    from sema_demo import theory
+
     if alpha <= 0 or not switch_interval_steps:
-        return
-    horizon = 1 / (1 - alpha)
-    if horizon > 3 * switch_interval_steps:
-        container.caption(f"⚠️ The EMA horizon (≈ {horizon:,.0f} steps) is much longer than the switch "
-                          f"interval ({switch_interval_steps:,} steps): after a switch φ barely moves, "
-                          "so SEMA behaves like restarting from a slowly moving average.")
+        return None
+    if model is not None:
+        found, where = theory.regime(model), "Theory map at this setting"
+    else:
+        found = theory.regime_at(alpha, switch_interval_steps, batch_size=batch_size, steps=steps)
+        where = (f"Theory map (the lab's noisy quadratic, batch {found.cfg.batch_size:g}, not this page's "
+                 "network)")
+    warning = found.lag_warning()
+    icon = "⚠️" if warning else REGIME_ICONS[found.verdict]
+    container.caption(f"{icon} {warning + ' ' if warning else ''}{where}: {found.sentence()}")
+    return found
 
 
 def plain(text: str) -> str:

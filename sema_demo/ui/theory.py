@@ -7,8 +7,8 @@ from dataclasses import replace
 import numpy as np
 import streamlit as st
 
-from ..theory import (DIVERGENCE_FACTOR, NQM, SERIES_NAMES, Curves, MonteCarlo, RatioMap, Summary, default_map,
-                      exact_curves, growth_per_step, monte_carlo, steady_state)
+from ..theory import (DIVERGENCE_FACTOR, NQM, SCHEDULES, SERIES_NAMES, Curves, MonteCarlo, RatioMap, Summary,
+                      default_map, exact_curves, growth_per_step, monte_carlo, steady_state)
 from .common import ALPHA_CHOICES, Param
 from .jobs import heavy_job
 
@@ -19,24 +19,29 @@ CONDITION_CHOICES = (1, 3, 10, 30, 100, 300, 1000, 10_000)
 DIM_CHOICES = (1, 2, 5, 10, 20, 50, 100, 200, 500)
 STEP_CHOICES = (100, 200, 500, 1000, 2000, 5000, 10_000)
 SAMPLE_CHOICES = (0, 20, 50, 100, 200, 500)
+SCHEDULE_NAMES = {"constant": "constant", "step": "step ÷10, ÷100", "cosine": "cosine to 0"}
 MC_BUDGET = 3e7   # samples × dimensions × steps simulated per rerun (about half a second on one core)
 
 # Presets: every one sets the whole model, so a click reproduces the case exactly.  The
 # verdicts in their help texts were read off exact_curves at these settings (1000 steps)
 # and are checked by tests/test_theory_page.py.
-_BASE = {"nqm_batch": 16, "nqm_cond": 100, "nqm_dim": 100, "nqm_steps": 1000}
+_BASE = {"nqm_batch": 16, "nqm_cond": 100, "nqm_dim": 100, "nqm_steps": 1000, "nqm_schedule": "constant"}
 PRESETS = {
     "✅ SEMA helps": {**_BASE, "nqm_lr": 0.5, "nqm_beta": 0.9, "nqm_alpha": 0.95, "nqm_switch": 10},
     "🟰 SEMA = EMA": {**_BASE, "nqm_lr": 0.5, "nqm_beta": 0.9, "nqm_alpha": 0.95, "nqm_switch": 500},
     "❌ SEMA hurts": {**_BASE, "nqm_lr": 0.1, "nqm_beta": 0.0, "nqm_alpha": 0.99, "nqm_switch": 100},
+    "📉 Cosine decay": {**_BASE, "nqm_lr": 0.5, "nqm_beta": 0.9, "nqm_alpha": 0.95, "nqm_switch": 10,
+                       "nqm_schedule": "cosine"},
     "💥 Unstable lr": {**_BASE, "nqm_lr": 4.0, "nqm_beta": 0.9, "nqm_alpha": 0.95, "nqm_switch": 10},
 }
 PRESET_HELP = {
-    "✅ SEMA helps": "Noisy heavy ball, a switch every 10 steps, EMA horizon 20 steps: SEMA ends about 1.8× "
-                    "below EMA and 10× below SGD, though it gets down more slowly at first.",
+    "✅ SEMA helps": "Noisy heavy ball at a constant rate, a switch every 10 steps, EMA horizon 20 steps: SEMA "
+                    "ends about 1.8× below EMA and 10× below constant-rate SGD (which sits at its noise floor).",
     "🟰 SEMA = EMA": "A switch every 500 steps with a 20-step EMA horizon: the φ curves coincide.",
     "❌ SEMA hurts": "Slow plain SGD (small η, no momentum): φ lags θ, so each switch pulls θ back and SEMA "
                     "ends about 5× above EMA and SGD.",
+    "📉 Cosine decay": "The same run with the rate decayed to 0 (cosine): SGD anneals its own noise, so its 10× "
+                      "gap closes to about 2×, and EMA ends level with SGD; SEMA still ends lowest.",
     "💥 Unstable lr": "η = 4 is beyond the heavy-ball stability bound 2(1 + β)/h_max = 3.8: the loss grows.",
 }
 _DEFAULT = PRESETS["✅ SEMA helps"]
@@ -52,6 +57,7 @@ PARAMS = {
     "nqm_samples": Param(100, choices=SAMPLE_CHOICES),
     "nqm_seed": Param(0, lo=0, hi=10_000),
     "nqm_logx": Param(False),
+    "nqm_schedule": Param("constant", choices=SCHEDULES),
 }
 
 
@@ -59,7 +65,8 @@ def model_from_values(values) -> NQM:
     """The model a set of control values (session state or a preset) describes."""
     return NQM(dim=values["nqm_dim"], condition=float(values["nqm_cond"]), batch_size=float(values["nqm_batch"]),
                lr=values["nqm_lr"], beta=float(values["nqm_beta"]), alpha=values["nqm_alpha"],
-               switch_every=values["nqm_switch"], steps=values["nqm_steps"])
+               switch_every=values["nqm_switch"], steps=values["nqm_steps"],
+               schedule=values.get("nqm_schedule", "constant"))
 
 
 def affordable_samples(cfg: NQM, requested: int) -> int:
@@ -98,14 +105,42 @@ def unstable_text(cfg: NQM, curves: Curves) -> str:
             "The chart shows the growth up to there; lower η to get a converging run.")
 
 
+def sgd_name(cfg: NQM) -> str:
+    """SGD as the page must name it: at a constant rate SGD stays at its noise floor."""
+    return "constant-rate SGD" if cfg.schedule == "constant" else f"SGD (same {cfg.schedule} schedule)"
+
+
+def final_step_text(cfg: NQM) -> str:
+    """Which step the "final" numbers are taken at, and whether SEMA has just switched there."""
+    if cfg.switch_every > cfg.steps:
+        return f"step {cfg.steps:,}; SEMA never switches in this run"
+    since = cfg.steps % cfg.switch_every
+    return (f"step {cfg.steps:,}, a switch step (SEMA θ = φ there)" if since == 0 else
+            f"step {cfg.steps:,}, {since:,} steps after SEMA's last switch")
+
+
+def schedule_note(cfg: NQM, final: dict[str, float]) -> str:
+    """The confound of comparing with SGD: at a constant rate SGD ends at its noise floor."""
+    if cfg.schedule == "constant":
+        return ("SGD keeps its constant rate, so it ends at its **noise floor**: part of any gap to SGD is the "
+                "missing rate decay, not averaging. Pick a step or cosine schedule to see how much is left.")
+    rate = cfg.learning_rates()[-1]
+    gap = final["sgd"] / final["sema"]
+    how = f"{gap:.2g}× below" if gap >= 1 else f"{1 / gap:.2g}× above"
+    return (f"With the {cfg.schedule} schedule (last step at η = {rate:.2g}) SGD anneals its own noise; SEMA ends "
+            f"{how} it: what averaging adds on top of the decay.")
+
+
 def notice_text(cfg: NQM, summary: Summary) -> str:
     """What to notice, worded from the computed numbers (and honest when SEMA does not help)."""
     f, reach = summary.final, summary.reach
     if not all(math.isfinite(f[s]) for s in ("sgd", "ema", "sema")):
         return ("Nothing converges: the run is unstable, so every curve grows until it is cut off. "
                 "Averaging a diverging θ cannot save it; EMA and SEMA only blow up a little later.")
+    sgd = sgd_name(cfg)
     lines = [f"After {cfg.steps:,} steps the expected loss is **SGD {_loss(f['sgd'])}**, "
-             f"**EMA {_loss(f['ema'])}**, **SEMA {_loss(f['sema'])}** (the averaged weights φ)."]
+             f"**EMA {_loss(f['ema'])}**, **SEMA {_loss(f['sema'])}** (the averaged weights φ), taken at "
+             f"{final_step_text(cfg)}."]
     if cfg.alpha == 0:
         lines.append("With α = 0 the average *is* the live weights, so EMA and SEMA are SGD.")
     elif cfg.switch_every > cfg.steps:
@@ -113,8 +148,8 @@ def notice_text(cfg: NQM, summary: Summary) -> str:
     ratio = f["sema"] / f["ema"]
     if ratio < 0.95:
         lines.append(f"SEMA ends **{1 / ratio:.2g}× lower than EMA**" + (
-            f" and {f['sgd'] / f['sema']:.2g}× lower than SGD." if f["sema"] < f["sgd"] else
-            f", but SGD ends lower still ({f['sema'] / f['sgd']:.2g}× below SEMA)."))
+            f" and {f['sgd'] / f['sema']:.2g}× lower than {sgd}." if f["sema"] < f["sgd"] else
+            f", but {sgd} ends lower still ({f['sema'] / f['sgd']:.2g}× below SEMA)."))
     elif ratio > 1.05:
         why = (" Its loss is still mostly bias: each switch copies the lagging average back into θ and undoes "
                "progress." if summary.bias_share["sema"] > 0.5 else "")
@@ -131,6 +166,8 @@ def notice_text(cfg: NQM, summary: Summary) -> str:
         gap = reach["sema"] - reach["ema"]
         speed += f": SEMA is {abs(gap):,} steps {'behind' if gap > 0 else 'ahead of'} EMA"
     lines.append(speed + ".")
+    if cfg.alpha > 0:
+        lines.append(schedule_note(cfg, f))
     share = summary.bias_share
     parts = [f"{SERIES_NAMES[s]} {100 * (1 - share[s]):.0f} %" for s in ("sgd", "ema", "sema")
              if math.isfinite(share[s])]
@@ -158,8 +195,9 @@ def map_size(cfg: NQM) -> int:
 
 
 def map_base(cfg: NQM) -> NQM:
-    """The model with α and K left out of the cache key (the map sweeps them)."""
-    return replace(cfg, alpha=0.0, switch_every=1)
+    """The model with α and K left out of the cache key (the map sweeps them), at a constant rate:
+    the map's fast algebra needs one step map for the whole run."""
+    return replace(cfg, alpha=0.0, switch_every=1, schedule="constant")
 
 
 @st.cache_data(max_entries=16, show_spinner="Computing the map: every cell exactly …")
