@@ -63,10 +63,12 @@ def source_from_trainer(trainer, playing: bool) -> PathSource:
                       training=playing, finished=trainer.done)
 
 
-def source_from_run(run) -> PathSource:
+def source_from_run(run, compute_now: bool = True) -> PathSource:
+    """A remembered run; ``compute_now=False`` makes the panel wait for a click before the surface."""
     recorder = getattr(run, "paths", None)
     steps = recorder.steps_per_epoch if recorder is not None else 1
-    return PathSource(recorder, run.models, run.data, steps, run.config.seeds[0], training=False, finished=True)
+    return PathSource(recorder, run.models, run.data, steps, run.config.seeds[0], training=False,
+                      finished=compute_now)
 
 
 def _has_batchnorm(models: dict) -> bool:
