@@ -104,7 +104,7 @@ def surface_background(land: Landscape, methods, width_px: int = 820, height_px:
         # a ★ in the upper half, below one in the lower half: away from a neighbour across the middle.
         right, up = m.point[0] <= middle_x, m.point[1] >= middle_y
         notes.append((m, ax.annotate(
-            f"{m.name} minimum\n{details}", m.point, xytext=(11 if right else -11, 9 if up else -9),
+            f"{m.name} minimum\n{details}", m.point, xytext=(13 if right else -13, 12 if up else -12),
             textcoords="offset points", fontsize=13, ha="left" if right else "right", va="bottom" if up else "top",
             linespacing=1.15, zorder=4, bbox=dict(boxstyle="round,pad=0.25", fc="white", ec="#999999", alpha=0.9))))
     ax.set_xlim(land.domain[0], land.domain[1])
