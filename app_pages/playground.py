@@ -130,7 +130,7 @@ with basin_tab:
         st.select_slider("Random starts", PARAMS["n_starts"].choices, key="n_starts",
                          help="Runs from this many uniformly random starts (each with its own noise seed), all at once.")
         basins = ui.basin_map(config, st.session_state.n_starts)
-        display.altair(basin_chart(basins, sim.landscape, size=240), width="content")
+        display.altair(basin_chart(basins, sim.landscape, size=185 if display.projector() else 260), width="content")
         ui.basin_table(basins)
         st.caption("Each dot is a start, coloured by the minimum the method's evaluated weights end in; the table "
                    "gives the runs per minimum and the final loss (mean ± std) of the runs that did not diverge.")

@@ -31,6 +31,12 @@ def run_page(session=None, **query):
     return at.run()
 
 
+@pytest.fixture(autouse=True)
+def measure_at_once(monkeypatch):
+    """Tests see the page measure at once, however loaded the machine (the click is tested on its own)."""
+    monkeypatch.setattr(ui, "AUTO_SECONDS", 1e9)
+
+
 def measures(at: AppTest):
     """The measures table: one row per measure, one column per method."""
     return at.dataframe[0].value.set_index("Measure")

@@ -126,14 +126,14 @@ def test_the_player_speed_lands_in_session_state_and_the_url(page):
     assert not page.exception
     assert page.session_state["pg_speed"] == 400 and page.query_params["pg_speed"] == "400"
     assert _player_data(page)["speed"] == 400
-    assert "speed" not in page.query_params       # the sidebar's live speed (epochs/s) is another setting
+    assert "live_speed" not in page.query_params   # the sidebar's live speed (epochs/s) is another setting
 
 
 @pytest.mark.parametrize("live, projector, steps_per_second, scale", [(1.0, False, 50, 1.0), (0.0, True, 1000, 1.3)])
 def test_the_player_starts_at_the_shared_live_speed_and_grows_in_projector_mode(live, projector, steps_per_second,
                                                                                   scale):
     at = AppTest.from_file(PAGE, default_timeout=60)
-    at.session_state["speed"], at.session_state["projector"] = live, projector   # what app.py's sidebar sets
+    at.session_state["live_speed"], at.session_state["projector"] = live, projector   # what app.py's sidebar sets
     at.run()
     assert not at.exception
     data = _player_data(at)

@@ -94,7 +94,7 @@ def contour_figure(grids: dict[str, np.ndarray], offsets: np.ndarray, clip: floa
         ax.contour(offsets, offsets, shown.T, levels=levels[::3], colors="white", linewidths=0.5, alpha=0.6)
         ax.plot([0], [0], marker="*", markersize=13, color=METHOD_COLORS.get(method, "black"),
                 markeredgecolor="white")
-        ax.set_title(f"{METHOD_NAMES.get(method, method)}  (loss at ★ {grid[len(grid) // 2, len(grid) // 2]:.3g})",
+        ax.set_title(f"{METHOD_NAMES.get(method, method)}\nloss at ★ {grid[len(grid) // 2, len(grid) // 2]:.3g}",
                      color=METHOD_COLORS.get(method, "black"), fontsize=12 * font_scale, fontweight="bold")
         ax.set_xlabel("direction 1", fontsize=10 * font_scale)
         ax.tick_params(labelsize=9 * font_scale)

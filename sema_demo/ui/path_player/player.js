@@ -396,11 +396,6 @@ class Player {
     ctx.lineTo(x, area.bottom);
     ctx.stroke();
     // the legend row: each method's loss at the cursor, so the number follows the animation
-    const f = ratio * this.scale;
-    ctx.font = `${Math.round(13 * f)}px sans-serif`;
-    ctx.textBaseline = "middle";
-    ctx.textAlign = "left";
-    let lx = area.left;
     const readout = [];
     for (const path of this.paths) {
       if (!path.loss) continue;
@@ -408,15 +403,29 @@ class Player {
       const v = Math.min(Math.max(scale.value(path.loss[k]), scale.lo), scale.hi);
       const y = area.bottom - ((v - scale.lo) / (scale.hi - scale.lo)) * (area.bottom - area.top);
       this.dot(ctx, [area.left + (k / this.steps) * (area.right - area.left), y], 4.5 * ratio, path.color, "white", ratio / 1.5);
-      const label = `${path.name} ${formatLoss(path.loss[k])}`;
-      readout.push(label);
-      ctx.fillStyle = path.color;
-      ctx.fillRect(lx, 12 * f - 2 * f, 14 * f, 4 * f);
-      ctx.fillStyle = text;
-      ctx.fillText(label, lx + 18 * f, 12 * f);
-      lx += 18 * f + ctx.measureText(label).width + 16 * f;
+      readout.push([path.color, `${path.name} ${formatLoss(path.loss[k])}`]);
     }
-    this.root.dataset.lossReadout = readout.join("; ");
+    // one row above the chart; the text shrinks (down to 60 %) rather than run past the right edge
+    let f = ratio * this.scale;
+    ctx.font = `${Math.round(13 * f)}px sans-serif`;
+    const width = readout.reduce((sum, [, label]) => sum + 34 * f + ctx.measureText(label).width, 0);
+    const room = canvas.width - 4 * ratio - 8 * ratio;
+    if (width > room) {
+      f *= Math.max(0.6, room / width);
+      ctx.font = `${Math.round(13 * f)}px sans-serif`;
+    }
+    ctx.textBaseline = "middle";
+    ctx.textAlign = "left";
+    let lx = 8 * ratio;
+    const row = 12 * ratio * this.scale;
+    for (const [color, label] of readout) {
+      ctx.fillStyle = color;
+      ctx.fillRect(lx, row - 2 * f, 14 * f, 4 * f);
+      ctx.fillStyle = text;
+      ctx.fillText(label, lx + 18 * f, row);
+      lx += 34 * f + ctx.measureText(label).width;
+    }
+    this.root.dataset.lossReadout = readout.map(([, label]) => label).join("; ");
     this.root.dataset.lossCursorStep = String(step);
   }
 
