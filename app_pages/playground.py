@@ -2,10 +2,11 @@
 import streamlit as st
 
 from sema_demo.averaging import METHODS
-from sema_demo.charts.playground import basin_chart, final_table, loss_chart
+from sema_demo.charts.playground import basin_chart, final_table
 from sema_demo.charts.style import METHOD_NAMES
 from sema_demo.landscapes import LANDSCAPES
 from sema_demo.trajectories import OPTIMIZERS, SimConfig
+from sema_demo.ui import display
 from sema_demo.ui import playground as ui
 from sema_demo.ui.common import (ALPHA_CHOICES, Param, alpha_slider, bind_url, horizon_warning,
                                  preset_buttons, sync_url, what_to_notice)
@@ -27,8 +28,9 @@ PARAMS = {
     "x0": Param(D.start[0]), "y0": Param(D.start[1]),
     "swa_start": Param(D.swa_start, lo=0, hi=1000),
     "lookahead_k": Param(D.lookahead_k, lo=1, hi=100),
-    "speed": Param(100, choices=ui.SPEEDS),
+    "pg_speed": Param(ui.FOLLOW_LIVE, choices=(ui.FOLLOW_LIVE, *ui.SPEEDS)),   # 0: the sidebar's live speed
     "n_starts": Param(128, choices=(32, 64, 128, 256, 512)),
+    "tab": Param("run", choices=tuple(ui.TABS)),
 }
 TWO_BASINS = {"landscape": "two_basins", "x0": -2.4, "y0": 2.6, "optimizer": "momentum", "beta": 0.9,
               "steps_per_epoch": 50, "switch_every": 1, "steps": 1000, "methods": ["sgd", "ema", "sema"]}
@@ -54,6 +56,7 @@ def use_landscape_defaults() -> None:
 
 
 bind_url(PARAMS)
+ui.follow_tab()                      # the open tab, kept in the link as ?tab=
 st.title("🎯 Optimizer playground")
 st.markdown("Every method starts at the same point and sees the **same noisy gradients**: plain **SGD**, "
             "its **EMA** average φ, and **SEMA**, which copies φ back into the live weights θ at the end "
@@ -108,35 +111,26 @@ bg = ui.background(config.landscape, config.methods)
 ui.input_messages(sim)
 
 preset_buttons(PRESETS, PRESET_HELP, on_apply=ui.start_playing)
-left, right = st.columns([3, 2], gap="medium")
-with left:
-    ui.animation(sim)
-with right:
-    what_to_notice(
-        "- **SGD** (grey) jitters with the noise. **EMA** φ (blue) is smooth but trails ≈ 1/(1 − α) steps "
-        "behind.\n"
-        "- **SEMA** θ (faint orange) jumps onto its average φ at every ◆, then runs on with its momentum.\n"
-        f"- {ui.measured_notes(sim)}\n"
-        "- The paper finds SEMA in *flatter* minima of deep nets. In this 2D toy it settles *deeper* "
-        "(① the sharp well); only hot noise (②) sends it to the flat basin more often than the others."
-    )
-    st.markdown(f"**Final loss** of the evaluated weights: this run, and over {ui.N_SEEDS} noise seeds")
-    st.dataframe(final_table(sim), hide_index=True,
-                 column_config={"final loss": st.column_config.NumberColumn(format="%.4f")})
-    ui.downloads(sim, bg)
-
-loss_tab, basin_tab = st.tabs(["📉 Loss vs step", "🗺️ Many starts: where does each method end?"],
-                              key="pg_tab", on_change="rerun")
-with loss_tab:
-    st.altair_chart(loss_chart(sim), width="stretch")
-    st.caption("Bold: the evaluated weights φ (θ for SGD). Faint: SEMA's live weights θ. Dashed: SEMA switches.")
+run_tab, basin_tab = st.tabs(list(ui.TABS.values()), key="pg_tab", on_change="rerun")
+with run_tab:
+    if run_tab.open:                # only the open tab pays for its work
+        left, right = st.columns([4, 3] if display.projector() else [3, 2], gap="medium")
+        with left:
+            ui.animation(sim)
+            st.caption("Loss chart under the player: bold φ, the evaluated weights (θ for SGD); faint: SEMA's live "
+                       "θ; dashed: SEMA's switches. Its cursor and the values beside the names follow the frame.")
+        with right:
+            what_to_notice(ui.notice(sim))
+            st.markdown(f"**Final loss** of the evaluated weights: this run, and over {ui.N_SEEDS} noise seeds")
+            st.dataframe(final_table(sim), hide_index=True,
+                         column_config={"final loss": st.column_config.NumberColumn(format="%.3g")})
+            ui.downloads(sim, bg)
 with basin_tab:
-    if not basin_tab.open:      # only the open tab pays for its work
-        st.stop()
-    st.select_slider("Random starts", PARAMS["n_starts"].choices, key="n_starts",
-                     help="Runs from this many uniformly random starts (each with its own noise seed), all at once.")
-    basins = ui.basin_map(config, st.session_state.n_starts)
-    st.altair_chart(basin_chart(basins, sim.landscape), width="content")
-    ui.basin_table(basins)
-    st.caption("Each dot is a start, coloured by the minimum the method's evaluated weights end in; the table "
-               "gives the share of starts per minimum and the final loss (mean, std) of the runs that did not diverge.")
+    if basin_tab.open:
+        st.select_slider("Random starts", PARAMS["n_starts"].choices, key="n_starts",
+                         help="Runs from this many uniformly random starts (each with its own noise seed), all at once.")
+        basins = ui.basin_map(config, st.session_state.n_starts)
+        display.altair(basin_chart(basins, sim.landscape, size=185 if display.projector() else 260), width="content")
+        ui.basin_table(basins)
+        st.caption("Each dot is a start, coloured by the minimum the method's evaluated weights end in; the table "
+                   "gives the runs per minimum and the final loss (mean ± std) of the runs that did not diverge.")

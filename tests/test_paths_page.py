@@ -1,7 +1,12 @@
 """The "Paths on the loss surface" panel under AppTest, on the three pages that show it."""
+import json
+
+import numpy as np
 from streamlit.testing.v1 import AppTest
 
 from conftest import PAGES_DIR
+
+from sema_demo.ui import landscape as landscape_ui
 
 TOY = {"size": 100, "epochs": 10, "seeds": 1, "width": 8, "batch": 16}
 IMAGES = {"per_class": "3", "test_size": "20", "epochs": "2", "width": "8", "batch": "16", "seeds": "1"}
@@ -37,6 +42,12 @@ def cache(at: AppTest, key: str) -> dict:
     return at.session_state[f"{key}::paths_cache"]
 
 
+def player(at: AppTest, key: str) -> dict:
+    """What the panel hands the browser's path player (the playground's component)."""
+    element = next(e for e in at.get("bidi_component") if e.proto.id.endswith(f"{key}::paths_player"))
+    return json.loads(element.proto.json)
+
+
 def test_toy_panel_draws_the_surface_and_redraws_on_a_plane_or_resolution_change():
     at = finished_toy(paths_grid="11")
     assert not at.exception
@@ -47,8 +58,8 @@ def test_toy_panel_draws_the_surface_and_redraws_on_a_plane_or_resolution_change
     assert "plane through the three solutions" in notice
     labels = [b.label for b in at.get("download_button")]
     assert "⬇ Projected paths (CSV)" in labels and labels.count("⬇ PNG") >= 2
-    assert at.select_slider(key="toy::paths_scrub").value == drawn[0].study.frame.step.max()
-    assert [b.label for b in at.button if b.key and "paths" in b.key] == ["▶ Play", "⏮ Back to the start"]
+    assert player(at, "toy")["step_values"][-1] == drawn[0].study.frame.step.max()   # it opens on the end
+    assert not [b for b in at.button if b.key and "paths_play" in b.key], "no server-side Play any more"
 
     at.selectbox(key="paths_plane").set_value("pca").run()
     assert not at.exception
@@ -62,22 +73,42 @@ def test_toy_panel_draws_the_surface_and_redraws_on_a_plane_or_resolution_change
     assert at.session_state["toy::live"].trainer.done and at.session_state["toy::live"].trainer.epoch == 10
 
 
-def test_toy_panel_animates_with_play_pause_and_a_scrubber():
+def test_toy_panel_plays_in_the_browser_player_with_every_snapshot_and_switch():
     at = finished_toy(paths_grid="11")
-    steps = list(cache(at, "toy").values())[0].study.frame.step
-    at.select_slider(key="toy::paths_scrub").set_value(int(steps.iloc[3])).run()
-    assert at.session_state["toy::paths_at"] == 3
-    at.button(key="toy::paths_rewind").click().run()
-    assert at.session_state["toy::paths_at"] == 0
-    at.button(key="toy::paths_play").click().run()                  # plays: every rerun advances a frame
-    assert at.session_state["toy::paths_playing"]
-    assert [b.label for b in at.button if b.key == "toy::paths_play"] == ["⏸ Pause"]
-    first = at.session_state["toy::paths_at"]
-    at.run()
-    assert at.session_state["toy::paths_at"] > first
-    at.button(key="toy::paths_play").click().run()
-    assert not at.session_state["toy::paths_playing"]
+    drawn = list(cache(at, "toy").values())[0]
+    data, frame = player(at, "toy"), drawn.study.frame
+    sema = frame[(frame.method == "sema") & (frame.weights == "live")]
+    assert data["step_values"] == sema.step.tolist() and data["steps"] == len(sema) - 1
+    paths = {p["name"]: p for p in data["paths"]}
+    assert list(paths) == ["SGD θ", "EMA φ", "SEMA φ"] and paths["SGD θ"]["style"] == "live"
+    average = frame[(frame.method == "sema") & (frame.weights == "average")]
+    np.testing.assert_allclose(np.column_stack([paths["SEMA φ"]["x"], paths["SEMA φ"]["y"]]), average[["x", "y"]],
+                               atol=1e-4 * np.ptp(drawn.grid.x))
+    switches = paths["SEMA φ"]["switches"]
+    assert switches == np.flatnonzero(sema.kind.to_numpy() == "switch").tolist() and len(switches) == 10
+    live = np.column_stack([paths["SEMA φ"]["live"]["x"], paths["SEMA φ"]["live"]["y"]])
+    np.testing.assert_allclose(live[switches], np.column_stack([paths["SEMA φ"]["x"], paths["SEMA φ"]["y"]])[switches],
+                               atol=1e-3 * np.ptp(drawn.grid.x))     # at each ◆ θ has jumped onto φ
+    assert data["image"]["extent"] == [drawn.grid.x[0], drawn.grid.x[-1], drawn.grid.y[0], drawn.grid.y[-1]]
+    assert not data["clickable"] and data["speed"] in data["speeds"]
     assert not at.exception
+
+
+def test_landscape_panel_has_a_seed_picker_that_redraws_in_that_seeds_plane(monkeypatch):
+    monkeypatch.setattr(landscape_ui, "AUTO_SECONDS", 1e9)    # measured at once, however loaded the machine
+    at = AppTest.from_file(str(PAGES_DIR / "landscape.py"), default_timeout=300)
+    for key, value in {"steps": "11", "points": "200", "hutchinson": "8", "paths_grid": "11"}.items():
+        at.query_params[key] = value
+    at.run()
+    picker = at.get("button_group")[0]
+    assert picker.proto.label == "Seed" and at.session_state["paths_seed"] == 0
+    first = player(at, "landscape")
+    picker.set_value(2).run()
+    assert not at.exception
+    assert at.query_params["paths_seed"] == "2" and "Seed 2." in texts(at)
+    second = player(at, "landscape")
+    assert second["paths"][2]["x"] != first["paths"][2]["x"]
+    assert [d.study.seed for d in cache(at, "landscape").values()] == [0, 2]
 
 
 def test_image_panel_renders_for_a_batchnorm_cnn(tmp_path, monkeypatch):
@@ -98,7 +129,8 @@ def test_image_panel_renders_for_a_batchnorm_cnn(tmp_path, monkeypatch):
     assert not at.exception and "test loss on 20 examples" in texts(at)
 
 
-def test_landscape_panel_studies_the_quick_default_at_a_finer_default():
+def test_landscape_panel_studies_the_quick_default_at_a_finer_default(monkeypatch):
+    monkeypatch.setattr(landscape_ui, "AUTO_SECONDS", 1e9)
     at = AppTest.from_file(str(PAGES_DIR / "landscape.py"), default_timeout=300)
     for key, value in {"steps": "11", "points": "200", "hutchinson": "8"}.items():
         at.query_params[key] = value

@@ -13,9 +13,10 @@ from streamlit.testing.v1 import AppTest
 
 from conftest import PAGES_DIR
 
-from sema_demo.landscapes import get_landscape
+from sema_demo.charts.playground import surface_background
+from sema_demo.landscapes import LANDSCAPES, get_landscape
 from sema_demo.trajectories import simulate
-from sema_demo.ui.playground import PLAY_TOKEN, PLAYER, config_from_state
+from sema_demo.ui.playground import PLAY_TOKEN, PLAYER, TABS, config_from_state
 
 PAGE = str(PAGES_DIR / "playground.py")
 PRESETS = ["① Sharp vs flat", "② Hot noise", "③ EMA lags in a valley", "④ α = 0: no averaging"]
@@ -68,7 +69,8 @@ def test_page_renders_the_default_comparison(page):
     assert (table.status == "ok").all() and table["8 seeds"].str.contains("±").all()
     notice = next(i.value for i in page.info if "What to notice" in i.value)
     assert "Of 8 noise seeds, runs ending in the **sharp** SGD" in notice
-    assert page.get("vega_lite_chart")
+    assert _player(page)          # the loss chart is the player's own, with its cursor
+    assert not page.get("vega_lite_chart"), "no second loss chart without a cursor"
     assert not page.error and not page.warning
 
 
@@ -90,7 +92,8 @@ def test_the_player_gets_the_picture_and_the_paths_as_data(page):
     assert paths["SEMA"]["switches"] == sema.switch_steps.tolist() and len(sema.switch_steps) == 20
     np.testing.assert_allclose(paths["SGD"]["x"], sim.paths["sgd"].theta[:, 0], atol=1e-4)
     assert paths["SGD"]["style"] == "live" and paths["EMA"]["live"] is None   # EMA's θ is SGD's path
-    assert data["speed"] == 100 and data["clickable"]
+    assert data["speed"] == 200 and data["clickable"]     # the live speed: 5 epochs/s × 50 steps ≈ 200 steps/s
+    assert paths["SEMA"]["live"]["loss"] is not None and paths["EMA"]["live"] is None
 
 
 def test_a_click_on_the_surface_sets_the_start_and_recomputes_the_paths(page):
@@ -121,8 +124,37 @@ def test_a_malformed_start_from_the_browser_is_ignored(page, value):
 def test_the_player_speed_lands_in_session_state_and_the_url(page):
     _player_sets_state(page, "speed", 400)
     assert not page.exception
-    assert page.session_state["speed"] == 400 and page.query_params["speed"] == "400"
+    assert page.session_state["pg_speed"] == 400 and page.query_params["pg_speed"] == "400"
     assert _player_data(page)["speed"] == 400
+    assert "live_speed" not in page.query_params   # the sidebar's live speed (epochs/s) is another setting
+
+
+@pytest.mark.parametrize("live, projector, steps_per_second, scale", [(1.0, False, 50, 1.0), (0.0, True, 1000, 1.3)])
+def test_the_player_starts_at_the_shared_live_speed_and_grows_in_projector_mode(live, projector, steps_per_second,
+                                                                                  scale):
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.session_state["live_speed"], at.session_state["projector"] = live, projector   # what app.py's sidebar sets
+    at.run()
+    assert not at.exception
+    data = _player_data(at)
+    assert data["speed"] == steps_per_second and data["scale"] == scale   # 1 epoch/s × 50 steps; 0 = the fastest
+
+
+def test_the_open_tab_and_the_speed_round_trip_through_the_link(page):
+    page.session_state["pg_tab"] = TABS["starts"]
+    page.run()
+    assert page.query_params["tab"] == "starts"
+    link = dict(page.query_params)
+    again = AppTest.from_file(PAGE, default_timeout=60)
+    again.query_params.update({**link, "pg_speed": "25"})
+    again.run()
+    assert not again.exception
+    assert again.session_state["pg_tab"] == TABS["starts"] and again.session_state["tab"] == "starts"
+    assert again.get("vega_lite_chart") and not again.get("bidi_component")   # the basin map, not the player
+    again.session_state["pg_tab"] = TABS["run"]
+    again.run()
+    assert "tab" not in again.query_params and again.query_params["pg_speed"] == "25"
+    assert _player_data(again)["speed"] == 25
 
 
 @pytest.mark.parametrize("preset", PRESETS)
@@ -191,14 +223,22 @@ def test_a_shared_link_restores_the_demo_and_survives_bad_values():
 
 
 def test_the_basin_map_tab_runs_many_starts_only_when_open(page):
-    assert len(page.get("vega_lite_chart")) == 1              # closed: only the loss chart
-    page.session_state["pg_tab"] = "🗺️ Many starts: where does each method end?"
+    assert not page.get("vega_lite_chart")              # closed: no basin map computed
+    page.session_state["pg_tab"] = TABS["starts"]
     page.run()
-    assert not page.exception and len(page.get("vega_lite_chart")) == 2
-    summary = page.dataframe[1].value
+    assert not page.exception and len(page.get("vega_lite_chart")) == 1
+    summary = page.dataframe[0].value
     assert list(summary.method) == ["SGD", "EMA", "SEMA"]
-    shares = summary[["sharp", "flat", "no minimum", "diverged"]].sum(axis=1)
-    assert shares.round(9).eq(1.0).all()
+    counts = summary[["sharp", "flat", "no minimum", "diverged"]].apply(
+        lambda column: column.str.extract(r"^(\d+) of 128")[0].astype(int))
+    assert counts.sum(axis=1).eq(128).all()
+    for cell in summary["flat"]:                         # "90 of 128 (70 %)": whole percent, no "70.31 %"
+        k = int(cell.split()[0])
+        assert cell == (f"{k} of 128 ({round(100 * k / 128)} %)" if k else "0 of 128")
+    for cell in summary["final loss (mean ± std)"]:      # same decimals on both sides, 2 significant in the spread
+        mean, spread = cell.split(" ± ")
+        assert len(mean.split(".")[-1]) == len(spread.split(".")[-1])
+        assert len(spread.lstrip("0.")) == 2 or spread.startswith("< ")
 
 
 def test_exports_gif_frames_and_csv_of_the_paths():
@@ -231,5 +271,54 @@ def test_every_landscape_opens_with_its_own_defaults(page, landscape):
     assert data["image"]["extent"] == list(land.domain) and data["start"] == list(land.start)
     assert data["loss_scale"] == ("log" if land.log_scale else "linear")
     notice = next(i.value for i in page.info if "What to notice" in i.value)
-    measured = "runs ending in the" if landscape == "himmelblau" else "ends lowest"
-    assert measured in notice
+    assert ("runs ending in the" in notice) == (landscape == "himmelblau")     # named basins: where runs end
+    assert "Lowest mean final loss over 8 noise seeds" in notice
+
+
+def _notice(at: AppTest) -> str:
+    return next(i.value for i in at.info if "What to notice" in i.value)
+
+
+def _mean(cell: str) -> float:
+    return float(cell.split(" ± ")[0])
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_each_presets_notice_agrees_with_its_table_and_its_runs(page, preset):
+    """The computed sentences: the winner named is the table's lowest mean, the counts are the runs'."""
+    import re
+
+    _button(page, preset).click().run()
+    assert not page.exception
+    notice, table = _notice(page), page.dataframe[0].value.set_index("method")
+    sim = simulate(config_from_state(page.session_state), 8)
+    winner = re.search(r"Lowest mean final loss over 8 noise seeds: \*\*(\w+)\*\* \(([^)]*)\)", notice)
+    assert winner, notice
+    means = table["8 seeds"].map(_mean)
+    assert means[winner.group(1)] == means.min() and table.loc[winner.group(1), "8 seeds"] == winner.group(2)
+    for basin_name, counts in re.findall(r"in the \*\*(\w+)\*\* ((?:\w+ \d+, )*\w+ \d+)", notice):
+        index = [m.name for m in sim.landscape.minima].index(basin_name)
+        for method, count in re.findall(r"(\w+) (\d+)", counts):
+            key = {"SGD": "sgd", "EMA": "ema", "SEMA": "sema"}[method]
+            ends = (sim.spread.basin[key] == index) & (sim.spread.diverged_at[key] < 0)
+            assert int(count) == int(ends.sum())
+    alpha = page.session_state["alpha"]
+    if alpha == 0:                                      # nothing on the page may say the EMA trails
+        assert "EMA** φ equals θ" in notice and "trails" not in notice and "switches change nothing" in notice
+    else:
+        assert f"remembers ≈ {1 / (1 - alpha):,.0f} steps" in notice
+        assert f"each of its {len(sim.paths['sema'].switch_steps)} switches" in notice
+
+
+@pytest.mark.parametrize("landscape", list(LANDSCAPES))
+def test_minimum_labels_sit_beside_their_star_and_cover_no_star(landscape):
+    bg = surface_background(get_landscape(landscape), ("sgd", "ema", "sema"))
+    stars = [star for _, star, _ in bg.labels]
+    left, top, right, bottom = bg.plot_box
+    star_radius = 10 / 72 * 200          # the ★ (20 points across) at the picture's 200 dpi, in pixels
+    for name, (sx, sy), (l, t, r, b) in bg.labels:
+        gap = np.hypot(max(l - sx, sx - r, 0), max(t - sy, sy - b, 0))
+        assert gap < 2 * star_radius, f"{name}: its label is {gap:.0f} px from its ★"   # it was 1.5 units (≈ 180 px)
+        for x, y in stars:
+            assert np.hypot(max(l - x, x - r, 0), max(t - y, y - b, 0)) > star_radius, f"{name}'s label covers a ★"
+        assert left <= l and r <= right and top <= t and b <= bottom, f"{name}'s label leaves the plot"

@@ -7,6 +7,7 @@ import pandas as pd
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 
+from ..flatness import auto_clip
 from .style import METHOD_COLORS, METHOD_NAMES, method_scale
 
 
@@ -18,9 +19,10 @@ def _mean_band(frame: pd.DataFrame, x: str, by: list[str]) -> pd.DataFrame:
     return stats.assign(lo=stats["mean"] - stats["std"], hi=stats["mean"] + stats["std"])
 
 
-def _top(stats: pd.DataFrame, clip: float) -> float:
+def _top(stats: pd.DataFrame, clip: float | None) -> float:
     """The y-axis top: the highest mean + std, but no higher than ``clip`` (curves above it are cut)."""
-    return min(clip, float(stats["hi"].max())) if len(stats) else clip
+    highest = float(stats["hi"].max()) if len(stats) else 1.0
+    return min(clip, highest) if clip else highest
 
 
 def slice_chart(curves: pd.DataFrame, clip: float, direction: int = 0, height: int = 320) -> alt.Chart:
@@ -56,22 +58,28 @@ def interpolation_chart(frame: pd.DataFrame, start: str, end: str, clip: float, 
     return (band + line + rules).properties(height=height, title=title)
 
 
-def colour_range(grids: dict[str, np.ndarray], clip: float) -> tuple[float, float, dict[str, int]]:
+def colour_range(grids: dict[str, np.ndarray], clip: float | None) -> tuple[float, float, dict[str, int]]:
     """(lowest, top, clipped) for one colour scale shared by all grids.
 
-    The top is the highest finite loss, lowered to ``clip``; ``clipped`` counts, per
-    method, the points drawn at the top colour because they are above it or not finite.
+    The top is the highest finite loss, lowered to ``clip``; ``clip`` None (or 0) is "auto":
+    ``flatness.auto_clip``, so that at most 5 % of any panel's points saturate.  ``clipped``
+    counts, per method, the points drawn at the top colour because they are above it or not finite.
     """
     finite = np.concatenate([g[np.isfinite(g)] for g in grids.values()] or [np.zeros(0)])
     lowest = float(finite.min()) if finite.size else 1e-3
+    if not clip:
+        clip = auto_clip(grids)
     top = min(float(finite.max()) if finite.size else clip, clip)
     top = max(top, lowest * 1.01 + 1e-9)
     clipped = {m: int((~np.isfinite(g) | (g > top)).sum()) for m, g in grids.items()}
     return lowest, top, clipped
 
 
-def contour_figure(grids: dict[str, np.ndarray], offsets: np.ndarray, clip: float, panel: float = 3.6) -> Figure:
-    """Filled contours of every method's 2-D slice, side by side on one (log-spaced) colour scale."""
+def contour_figure(grids: dict[str, np.ndarray], offsets: np.ndarray, clip: float | None, panel: float = 3.6,
+                   font_scale: float = 1.0) -> Figure:
+    """Filled contours of every method's 2-D slice, side by side on one (log-spaced) colour scale.
+
+    ``font_scale`` enlarges every text (projector mode)."""
     lowest, top, _ = colour_range(grids, clip)
     low = max(lowest, top * 1e-4)   # log levels need a positive floor
     levels = np.geomspace(low, top, 16)
@@ -86,12 +94,13 @@ def contour_figure(grids: dict[str, np.ndarray], offsets: np.ndarray, clip: floa
         ax.contour(offsets, offsets, shown.T, levels=levels[::3], colors="white", linewidths=0.5, alpha=0.6)
         ax.plot([0], [0], marker="*", markersize=13, color=METHOD_COLORS.get(method, "black"),
                 markeredgecolor="white")
-        ax.set_title(f"{METHOD_NAMES.get(method, method)}  (loss at ★ {grid[len(grid) // 2, len(grid) // 2]:.3g})",
-                     color=METHOD_COLORS.get(method, "black"), fontsize=12, fontweight="bold")
-        ax.set_xlabel("direction 1")
+        ax.set_title(f"{METHOD_NAMES.get(method, method)}\nloss at ★ {grid[len(grid) // 2, len(grid) // 2]:.3g}",
+                     color=METHOD_COLORS.get(method, "black"), fontsize=12 * font_scale, fontweight="bold")
+        ax.set_xlabel("direction 1", fontsize=10 * font_scale)
+        ax.tick_params(labelsize=9 * font_scale)
         ax.set_aspect("equal")
-    axes[0].set_ylabel("direction 2")
+    axes[0].set_ylabel("direction 2", fontsize=10 * font_scale)
     bar = fig.colorbar(filled, ax=list(axes), shrink=0.9, ticks=np.geomspace(low, top, 5))
-    bar.ax.set_yticklabels([f"{v:.3g}" for v in np.geomspace(low, top, 5)])
-    bar.set_label("training loss (log scale)")
+    bar.ax.set_yticklabels([f"{v:.3g}" for v in np.geomspace(low, top, 5)], fontsize=9 * font_scale)
+    bar.set_label("training loss (log scale)", fontsize=10 * font_scale)
     return fig

@@ -4,9 +4,8 @@
   given, θ faint, φ bold, SEMA's switch jumps dashed with a ◆ where θ lands, the
   defining points ★ with their true loss) — for exports, the CLI, notebooks and the
   live view while training (paths only);
-* :func:`paths_background` + :func:`render_paths_frame`: the same picture for the
-  animation, as in the playground: the surface is rendered once, each frame draws the
-  paths up to one step with Pillow in milliseconds.
+* :func:`paths_background`: the contours, ends and legend rendered once, as pixels, for the
+  browser's path player (``sema_demo/ui/path_player``), which draws the paths over it.
 """
 from __future__ import annotations
 
@@ -16,10 +15,10 @@ from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter
-from PIL import Image, ImageDraw
+from PIL import Image
 
 from ..paths import PLANES, PathStudy, SurfaceGrid
-from .playground import SUPERSAMPLE, SURFACE_CMAP, Background, _dashed, _polyline, _rgba, finish_frame
+from .playground import SUPERSAMPLE, SURFACE_CMAP, Background
 from .style import METHOD_COLORS, METHOD_NAMES
 
 DRAW_ORDER = ("sgd", "swa", "lookahead", "ema", "sema")   # SEMA last: on top
@@ -77,7 +76,9 @@ def legend_handles(methods) -> list[Line2D]:
 
 
 # Label offsets (points) and alignment, one per defining point in turn, so that close ends stay readable.
-LABEL_PLACES = (((10, 8), "left"), ((10, -20), "left"), ((-10, 8), "right"), ((-10, -20), "right"))
+# 14 points clear of the ★ on both axes: the player's head dots (≤ 8 px) sit on the ★, never on a label.
+LABEL_PLACES = (((14, 14), "left", "bottom"), ((14, -14), "left", "top"), ((-14, 14), "right", "bottom"),
+                ((-14, -14), "right", "top"))
 
 
 def _ends(ax, points: list[dict]) -> None:
@@ -85,9 +86,9 @@ def _ends(ax, points: list[dict]) -> None:
     for i, p in enumerate(points):
         ax.plot(p["x"], p["y"], marker="*", ms=16, color="gold", markeredgecolor="black", zorder=5)
         text = METHOD_NAMES.get(p["method"], p["method"]) + (f" {p['loss']:.3g}" if "loss" in p else "")
-        offset, align = LABEL_PLACES[i % len(LABEL_PLACES)]
+        offset, align, vertical = LABEL_PLACES[i % len(LABEL_PLACES)]
         ax.annotate(text, (p["x"], p["y"]), xytext=offset, textcoords="offset points", fontsize=10, zorder=6,
-                    ha=align, bbox=dict(boxstyle="round,pad=0.2", fc="white",
+                    ha=align, va=vertical, bbox=dict(boxstyle="round,pad=0.2", fc="white",
                                         ec=METHOD_COLORS.get(p["method"], "#999"), alpha=0.9))
 
 
@@ -171,50 +172,3 @@ def paths_background(study: PathStudy, grid: SurfaceGrid, points: list[dict], cl
     c = -(y1 - y0) / (grid.y[-1] - grid.y[0])          # image rows grow downwards
     box = (int(np.floor(x0)), int(np.floor(height - y1)), int(np.ceil(x1)), int(np.ceil(height - y0)))
     return Background(image.convert("RGB"), (a, x0 - a * grid.x[0], c, height - y0 - c * grid.y[0]), box)
-
-
-def frame_steps(study: PathStudy) -> np.ndarray:
-    """The steps at which snapshots exist: the animation's frames."""
-    return np.unique(study.frame.step.to_numpy())
-
-
-def render_paths_frame(bg: Background, study: PathStudy, upto: int, steps_per_epoch: int) -> Image.Image:
-    """The background with every path drawn up to step ``upto``."""
-    a, b, c, d = bg.to_pixels
-    left, top = bg.plot_box[:2]
-    s = SUPERSAMPLE
-    plot = bg.image.crop(bg.plot_box)
-    draw = ImageDraw.Draw(plot, "RGBA")
-
-    def pixels(rows) -> np.ndarray:
-        return np.column_stack([a * rows.x.to_numpy() + b - left, c * rows.y.to_numpy() + d - top])
-
-    methods = list(dict.fromkeys(study.frame.method))
-    heads = []
-    for m in [m for m in DRAW_ORDER if m in methods]:
-        color = METHOD_COLORS[m]
-        live = _series(study, m, "live", upto)
-        if _draws_live(m, methods) and len(live):
-            opacity, width = (0.9, 2) if m == "sgd" else (0.55, 1.5)
-            _polyline(draw, pixels(live), _rgba(color, opacity), int(width * s))
-            heads.append((pixels(live)[-1], 6 if m == "sgd" else 4, color))
-        average = _series(study, m, "average", upto)
-        if len(average):
-            xy = pixels(average)
-            _polyline(draw, xy, "white", 7 * s)
-            _polyline(draw, xy, color, 4 * s)
-            heads.append((xy[-1], 8, color))
-        if m == "sema" and len(live):
-            before, after = pixels(live[live.kind == "epoch"]), pixels(live[live.kind == "switch"])
-            for p, q in zip(before, after):
-                _dashed(draw, p, q, color, width=2 * s)
-                x, y = q
-                r = 5 * s
-                draw.polygon([(x, y - r), (x + r, y), (x, y + r), (x - r, y)], fill=color, outline="white", width=s)
-    start = study.frame[study.frame.step == 0]
-    for xy, radius, color in [(pixels(start)[0], 6, "white")] * len(start[:1]) + heads:
-        x, y = xy
-        r = radius * s
-        draw.ellipse((x - r, y - r, x + r, y + r), fill=color, outline="black" if color == "white" else "white",
-                     width=2 * s)
-    return finish_frame(bg, plot, f"step {upto:,}  ·  epoch {upto / steps_per_epoch:.1f}", s, 16)

@@ -14,6 +14,7 @@ which draws the same layers, with the same widths and colours, at display rate.
 from __future__ import annotations
 
 import io
+import math
 from dataclasses import dataclass
 
 import altair as alt
@@ -27,7 +28,7 @@ from matplotlib.ticker import FuncFormatter
 from PIL import Image, ImageColor, ImageDraw, ImageFont
 
 from ..landscapes import Landscape
-from ..stats import format_mean_std
+from ..stats import mean_std
 from ..trajectories import BasinMap, Simulation
 from .style import METHOD_COLORS, METHOD_NAMES
 
@@ -46,6 +47,7 @@ class Background:
     image: Image.Image                             # RGB
     to_pixels: tuple[float, float, float, float]   # px = a·x + b, py = c·y + d
     plot_box: tuple[int, int, int, int]            # (left, top, right, bottom) of the axes, pixels
+    labels: tuple = ()                             # (minimum name, its ★ (x, y), label box l, t, r, b) in pixels
 
 
 def _surface(land: Landscape, resolution: int):
@@ -88,19 +90,23 @@ def surface_background(land: Landscape, methods, width_px: int = 820, height_px:
     if land.log_scale:
         bar.formatter = FuncFormatter(lambda v, _: f"{10 ** v:.2g}")
         bar.update_ticks()
-    middle = (land.domain[0] + land.domain[1]) / 2
+    middle_x, middle_y = (land.domain[0] + land.domain[1]) / 2, (land.domain[2] + land.domain[3]) / 2
     labelled = [m for m in land.minima if m.labelled]
     show_loss = len({round(m.loss, 3) for m in labelled}) > 1      # only when the depths differ
+    notes = []
     for m in land.minima:
         if not m.labelled:
             ax.plot(*m.point, marker=".", ms=3, color="#333333", alpha=0.6)
             continue
         ax.plot(*m.point, marker="*", ms=20, color="gold", markeredgecolor="black", zorder=3)
-        text = f"{m.name} minimum" + (f": loss {m.loss:.2f}" if show_loss else "") + f", sharpness {m.sharpness:.3g}"
-        left = m.point[0] > middle       # label towards the centre so it stays inside the plot
-        ax.annotate(text, m.point, xytext=(-18 if left else 18, -34), textcoords="offset points", fontsize=13,
-                    ha="right" if left else "left",
-                    bbox=dict(boxstyle="round,pad=0.25", fc="white", ec="#999999", alpha=0.9))
+        details = (f"loss {m.loss:.2f} · " if show_loss else "") + f"sharpness {m.sharpness:.2g}"
+        # Right beside its ★, on the side facing the plot's centre (so it stays inside), and above
+        # a ★ in the upper half, below one in the lower half: away from a neighbour across the middle.
+        right, up = m.point[0] <= middle_x, m.point[1] >= middle_y
+        notes.append((m, ax.annotate(
+            f"{m.name} minimum\n{details}", m.point, xytext=(13 if right else -13, 12 if up else -12),
+            textcoords="offset points", fontsize=13, ha="left" if right else "right", va="bottom" if up else "top",
+            linespacing=1.15, zorder=4, bbox=dict(boxstyle="round,pad=0.25", fc="white", ec="#999999", alpha=0.9))))
     ax.set_xlim(land.domain[0], land.domain[1])
     ax.set_ylim(land.domain[2], land.domain[3])
     ax.set_xlabel("weight θ₁", fontsize=16)
@@ -121,7 +127,15 @@ def surface_background(land: Landscape, methods, width_px: int = 820, height_px:
     a = (x1 - x0) / (land.domain[1] - land.domain[0])
     c = -(y1 - y0) / (land.domain[3] - land.domain[2])       # image rows grow downwards
     box = (int(np.floor(x0)), int(np.floor(height - y1)), int(np.ceil(x1)), int(np.ceil(height - y0)))
-    return Background(image.convert("RGB"), (a, x0 - a * land.domain[0], c, height - y0 - c * land.domain[2]), box)
+    renderer = canvas.get_renderer()
+    labels = []
+    for m, note in notes:
+        extent = note.get_bbox_patch().get_window_extent(renderer)
+        star = ax.transData.transform([m.point])[0]
+        labels.append((m.name, (float(star[0]), float(height - star[1])),
+                       (float(extent.x0), float(height - extent.y1), float(extent.x1), float(height - extent.y0))))
+    return Background(image.convert("RGB"), (a, x0 - a * land.domain[0], c, height - y0 - c * land.domain[2]), box,
+                      tuple(labels))
 
 
 def _rgba(color: str, alpha: float) -> tuple[int, int, int, int]:
@@ -215,7 +229,7 @@ def render_frame(bg: Background, sim: Simulation, step: int, trail: int | None =
 
 def finish_frame(bg, plot: Image.Image, label: str, s: int, font_size: int) -> Image.Image:
     """The background with the drawn plot pasted in and the step label above it, reduced from the
-    ``s``-times supersampled size (the playground's and the trained networks' paths share it)."""
+    ``s``-times supersampled size."""
     frame = bg.image.copy()
     frame.paste(plot, bg.plot_box[:2])
     ImageDraw.Draw(frame).text((bg.plot_box[2], bg.plot_box[1] - 6 * s), label, fill="black", anchor="rd",
@@ -305,6 +319,46 @@ def loss_chart(sim: Simulation, height: int = 300) -> alt.Chart:
     return alt.layer(*layers).properties(height=height)
 
 
+def mean_std_text(values) -> str:
+    """"0.00123 ± 0.00081": the spread to 2 significant figures, the mean to the same decimal
+    place (at most 4 significant figures); 'n/a' when no value is left."""
+    m, s = mean_std(values)
+    if math.isnan(m):
+        return "n/a"
+    if not (math.isfinite(s) and s > 0):
+        return f"{m:.3g} ± 0"
+    decimals = 1 - math.floor(math.log10(s))
+    if m != 0:
+        decimals = min(decimals, 3 - math.floor(math.log10(abs(m))))
+    decimals = max(decimals, 0)
+    spread = f"{s:.{decimals}f}"
+    if float(spread) == 0:
+        spread = f"< {10.0 ** -decimals:.{decimals}f}"
+    return f"{m:.{decimals}f} ± {spread}"
+
+
+def count_share(count: int, total: int) -> str:
+    """"34 of 128 (27 %)": a count of runs with its share, in whole percent (< 1 % when tiny)."""
+    if count == 0:
+        return f"0 of {total}"
+    share = 100 * count / total
+    return f"{count} of {total} ({'< 1' if share < 1 else f'{share:.0f}'} %)"
+
+
+def basin_summary(basin: BasinMap) -> pd.DataFrame:
+    """Per method: runs ending in each minimum as "k of N (p %)", and the final loss as mean ± std."""
+    summary = basin.summary()
+    total = len(basin.starts)
+    table = pd.DataFrame({"method": summary["method"].map(METHOD_NAMES)})
+    for column in summary.columns:
+        if column in ("method", "final loss mean", "final loss std"):
+            continue
+        table[column] = [count_share(int(round(v * total)), total) for v in summary[column]]
+    table["final loss (mean ± std)"] = [mean_std_text(basin.final_loss[m][basin.diverged_at[m] < 0])
+                                        for m in summary["method"]]
+    return table
+
+
 def final_table(sim: Simulation) -> pd.DataFrame:
     """Per method: where this run ends, its final loss, and the mean ± std over noise seeds."""
     land, spread = sim.landscape, sim.spread
@@ -317,7 +371,7 @@ def final_table(sim: Simulation) -> pd.DataFrame:
             "method": METHOD_NAMES[method],
             "ends in": ends,
             "final loss": p.final_loss if p.diverged_at is None else None,
-            f"{n_seeds} seeds": format_mean_std(spread.final_loss[method][ok], digits=3)
+            f"{n_seeds} seeds": mean_std_text(spread.final_loss[method][ok])
             + ("" if ok.all() else f" ({(~ok).sum()} diverged)"),
             "status": "ok" if p.diverged_at is None else f"diverged at step {p.diverged_at}",
         })

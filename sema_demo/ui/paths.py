@@ -7,8 +7,10 @@ weight space over the network's own loss surface (``sema_demo.paths``).
 While the run trains, the panel redraws the paths, epoch by epoch, in the plane through the
 current solutions (no surface: that would cost a grid of forward passes per tick).  Once the
 run has finished (or on request when paused) it computes the surface under the job queue,
-once per (run, plane, resolution, reach, loss), and animates the paths on the contours with
-play, pause and a scrubber, as the playground does.
+once per (run, plane, resolution, reach, loss), and animates the paths on the contours in the
+browser with the playground's path player (:mod:`sema_demo.ui.path_player`): play, pause, a
+scrubber and a speed menu, with no server message per frame.  A seed picker shows any seed
+(each seed has its own plane: the one through its own three solutions).
 """
 from __future__ import annotations
 
@@ -19,20 +21,19 @@ from typing import Any
 import numpy as np
 import streamlit as st
 import torch
-from PIL import Image
 
-from ..charts.paths import frame_steps, paths_background, paths_figure, render_paths_frame
-from ..charts.style import METHOD_NAMES
+from ..charts.paths import DRAW_ORDER, _draws_live, paths_background, paths_figure
+from ..charts.style import METHOD_COLORS, METHOD_NAMES
 from ..paths import (PATH_COLUMNS, PLANES, PathRecorder, path_notes, point_losses, probe_subset, study_paths,
                      surface_grid)
+from . import display, path_player
 from .common import Param, csv_download, figure_downloads, inline_image, what_to_notice
 from .jobs import heavy_job
 
 GRIDS = (11, 15, 21, 31, 41, 61)
 REACHES = (0.05, 0.1, 0.25, 0.5, 1.0)
 LOSSES = {"train": "training loss", "test": "test loss"}
-FPS = 8                   # animation frames per second while playing
-FRAMES = 120              # an animation shows about this many frames, whatever the snapshot count
+SPEEDS = (5, 10, 20, 40, 80, 160)   # snapshots per second in the player
 MAX_CACHED = 4
 
 
@@ -42,7 +43,8 @@ def paths_params(grid: int = 31) -> dict[str, Param]:
     return {"paths_plane": Param("solutions", choices=tuple(PLANES)),
             "paths_grid": Param(grid, choices=GRIDS),
             "paths_reach": Param(0.25, choices=REACHES),
-            "paths_loss": Param("train", choices=tuple(LOSSES))}
+            "paths_loss": Param("train", choices=tuple(LOSSES)),
+            "paths_seed": Param(-1, lo=-1, hi=2 ** 62)}    # -1: the run's first seed
 
 
 @dataclass
@@ -53,20 +55,23 @@ class PathSource:
     models: dict                 # (method, seed) -> evaluated network
     data: Any                    # x_train, y_train, x_test, y_test (tensors)
     steps_per_epoch: int
-    seed: int
+    seed: int                    # the first seed (the panel's default)
     training: bool               # still playing: draw the growing paths only
     finished: bool               # all epochs done (or stopped): compute the surface at once
+    seeds: tuple = ()            # every seed of the run (the seed picker)
 
 
 def source_from_trainer(trainer, playing: bool) -> PathSource:
     return PathSource(trainer.recorder, trainer.models(), trainer, trainer.steps_per_epoch, trainer.config.seeds[0],
-                      training=playing, finished=trainer.done)
+                      training=playing, finished=trainer.done, seeds=tuple(trainer.config.seeds))
 
 
-def source_from_run(run) -> PathSource:
+def source_from_run(run, compute_now: bool = True) -> PathSource:
+    """A remembered run; ``compute_now=False`` makes the panel wait for a click before the surface."""
     recorder = getattr(run, "paths", None)
     steps = recorder.steps_per_epoch if recorder is not None else 1
-    return PathSource(recorder, run.models, run.data, steps, run.config.seeds[0], training=False, finished=True)
+    return PathSource(recorder, run.models, run.data, steps, run.config.seeds[0], training=False,
+                      finished=compute_now, seeds=tuple(run.config.seeds))
 
 
 def _has_batchnorm(models: dict) -> bool:
@@ -76,14 +81,28 @@ def _has_batchnorm(models: dict) -> bool:
 def _to_url(key: str, default: Any) -> None:
     """The panel reruns alone (a fragment), so it writes its own controls into the URL."""
     value = st.session_state[key]
-    if value == default:
+    if value is None or value == default:
         st.query_params.pop(key, None)
     else:
         st.query_params[key] = str(value)
 
 
-def _controls(grid: int) -> None:
+def _seed(source: PathSource) -> int:
+    """The seed the picker shows: the URL's or the user's, when the run has it; else the first."""
+    chosen = st.session_state.get("paths_seed", -1)
+    return chosen if chosen is not None and chosen in source.seeds else source.seed
+
+
+def _controls(grid: int, source: PathSource) -> None:
     params = paths_params(grid)
+    if len(source.seeds) > 1:
+        seeds = list(source.seeds)
+        if st.session_state.get("paths_seed") not in seeds:
+            st.session_state["paths_seed"] = source.seed
+        st.segmented_control("Seed", seeds, key="paths_seed", format_func=lambda v: f"seed {v}",
+                             on_change=_to_url, args=("paths_seed", params["paths_seed"].default),
+                             help="Each seed trained its own SGD, EMA and SEMA from its own initial weights; "
+                                  "its picture uses the plane through its own three solutions.")
     plane, grid, reach, loss = st.columns([1.3, 1, 1, 1])
     common = {"on_change": _to_url}
     plane.selectbox("Plane", tuple(PLANES), key="paths_plane", format_func=lambda p: PLANES[p].capitalize(),
@@ -110,39 +129,41 @@ def paths_panel(key: str, source: PathSource, grid: int = 31) -> None:
     if source.recorder.skipped:
         st.info(f"Paths were not recorded: {source.recorder.skipped}.", icon="📏")
         return
-    _controls(grid)
+    _controls(grid, source)
     s = st.session_state
+    seed = _seed(source)
     if source.training:
-        _live(source, s.paths_plane)
+        _live(source, s.paths_plane, seed)
         return
-    if not source.finished and not st.button("🗺️ Compute the surface now", key=f"{key}::paths_go",
+    if not source.finished and not st.button(f"🗺️ Compute the surface now ({s.paths_grid}×{s.paths_grid} grid)",
+                                              key=f"{key}::paths_go",
                                               help="Measure the loss on the grid for the run as it is now."):
-        _live(source, s.paths_plane)
+        _live(source, s.paths_plane, seed)
         return
     try:
-        drawn = _drawn(key, source, s.paths_plane, s.paths_grid, s.paths_reach, s.paths_loss)
+        drawn = _drawn(key, source, s.paths_plane, s.paths_grid, s.paths_reach, s.paths_loss, seed)
     except ValueError as err:
         st.info(f"Nothing to draw yet: {err}.", icon="ℹ️")
         return
     _animation(key, drawn, source.steps_per_epoch)
-    _caption(drawn, source)
+    _caption(drawn, source, seed)
     what_to_notice("\n\n".join(path_notes(drawn.study, drawn.points, METHOD_NAMES)))
     left, right = st.columns([2, 1], vertical_alignment="bottom")
     figure_downloads(drawn.figure(), f"sema_paths_{key}", container=left)
     csv_download(drawn.study.frame[PATH_COLUMNS], f"sema_paths_{key}", "⬇ Projected paths (CSV)", container=right)
 
 
-def _live(source: PathSource, plane: str) -> None:
+def _live(source: PathSource, plane: str, seed: int) -> None:
     """The paths so far in the plane of the current solutions (no surface while training)."""
     try:
-        study = study_paths(source.recorder, source.models, source.seed, plane)
+        study = study_paths(source.recorder, source.models, seed, plane)
     except ValueError:
         st.caption("The paths appear here after the first epoch.")
         return
     png = io.BytesIO()
     paths_figure(study, size=(7.5, 5.2)).savefig(png, format="png", dpi=90)
     st.image(inline_image(png.getvalue(), "image/png"), width="stretch")
-    st.caption(f"Seed {source.seed}, plane {PLANES[plane]} of the current weights, redrawn every epoch; the loss "
+    st.caption(f"Seed {seed}, plane {PLANES[plane]} of the current weights, redrawn every epoch; the loss "
                "surface under them is measured when training ends.")
 
 
@@ -153,15 +174,15 @@ class _Drawn:
     points: list
     background: Any
     n_points: int
-
+    picture: dict                # the background, encoded once for the player
     def figure(self):
         return paths_figure(self.study, self.grid, self.points)
 
 
-def _drawn(key: str, source: PathSource, plane: str, resolution: int, reach: float, split: str) -> _Drawn:
+def _drawn(key: str, source: PathSource, plane: str, resolution: int, reach: float, split: str, seed: int) -> _Drawn:
     """Study, surface and background, computed once per settings under the job queue."""
     cache: dict = st.session_state.setdefault(f"{key}::paths_cache", {})
-    ident = (id(source.recorder), len(source.recorder.steps), source.seed, plane, resolution, reach, split)
+    ident = (id(source.recorder), len(source.recorder.steps), seed, plane, resolution, reach, split)
     if ident not in cache:
         d = source.data
         x, y = probe_subset(d.x_train, d.y_train) if split == "train" else probe_subset(d.x_test, d.y_test)
@@ -170,78 +191,67 @@ def _drawn(key: str, source: PathSource, plane: str, resolution: int, reach: flo
         xt, yt = probe_subset(d.x_train, d.y_train)
         measuring = f"Measuring the {LOSSES[split]} on a {resolution}×{resolution} grid…"
         with st.spinner(measuring), heavy_job("measurements"):
-            study = study_paths(source.recorder, source.models, source.seed, plane)
+            study = study_paths(source.recorder, source.models, seed, plane)
             points = point_losses(study, source.models, xt, yt)
-            model = source.models[(points[0]["method"], source.seed)]
+            model = source.models[(points[0]["method"], seed)]
             grid = surface_grid(study, model, x, y, resolution, reach, split)
             background = paths_background(study, grid, points)
-        cache[ident] = _Drawn(study, grid, points, background, len(x))
+        cache[ident] = _Drawn(study, grid, points, background, len(x), _picture(background, grid))
         while len(cache) > MAX_CACHED:
             cache.pop(next(iter(cache)))
     return cache[ident]
 
 
-def _frame_url(image: Image.Image) -> str:
-    out = io.BytesIO()
-    image.save(out, format="JPEG", quality=90)
-    return inline_image(out.getvalue())
+def _picture(bg, grid) -> dict:
+    """The background as the player's picture: plot box and axis extent from its exact pixel map."""
+    a, b, c, d = bg.to_pixels
+    x0, x1, y0, y1 = float(grid.x[0]), float(grid.x[-1]), float(grid.y[0]), float(grid.y[-1])
+    return path_player.surface(bg.image, (a * x0 + b, c * y1 + d, a * x1 + b, c * y0 + d), (x0, x1, y0, y1))
+
+
+def player_data(drawn: _Drawn, steps_per_epoch: int) -> dict:
+    """The recorded paths in the player's data shape; one frame per snapshot.
+
+    Every run of a seed is recorded at the same snapshots, so snapshot i is frame i for every
+    path; ``step_values`` maps frames back to optimizer steps (the badge and scrubber show those).
+    θ is faint (SGD's θ, its evaluated weights, as a thin full path), φ bold; SEMA's θ jumps onto
+    φ at its switch snapshots (◆)."""
+    frame, grid = drawn.study.frame, drawn.grid
+    extent = (float(grid.x[0]), float(grid.x[-1]), float(grid.y[0]), float(grid.y[-1]))
+    methods = list(dict.fromkeys(frame.method))
+    paths, steps = [], None
+    for m in (m for m in DRAW_ORDER if m in methods):
+        live = frame[(frame.method == m) & (frame.weights == "live")]
+        average = frame[(frame.method == m) & (frame.weights == "average")]
+        steps = live.step.to_numpy() if steps is None else steps
+        xy = lambda rows: rows[["x", "y"]].to_numpy(float)  # noqa: E731
+        switches = np.flatnonzero(live.kind.to_numpy() == "switch") if m == "sema" else ()
+        if len(average):
+            paths.append(path_player.path(f"{METHOD_NAMES[m]} φ", METHOD_COLORS[m], xy(average), extent=extent,
+                                          live=xy(live) if _draws_live(m, methods) else None, switches=switches))
+        elif _draws_live(m, methods):
+            paths.append(path_player.path(f"{METHOD_NAMES[m]} θ", METHOD_COLORS[m], xy(live), extent=extent,
+                                          style="live", switches=switches))
+    frames_per_epoch = len(steps) / max(float(steps[-1]) / steps_per_epoch, 1e-9)
+    per_second = display.epochs_per_second()
+    speed = SPEEDS[-1] if per_second is None else min(SPEEDS, key=lambda v: abs(np.log(v / (per_second * frames_per_epoch))))
+    start = frame[frame.step == 0]
+    return {"image": drawn.picture, "paths": paths, "steps": len(steps) - 1, "steps_per_epoch": steps_per_epoch,
+            "step_values": [int(v) for v in steps], "step_name": "optimizer step", "trail": None,
+            "start": [float(start.x.iloc[0]), float(start.y.iloc[0])] if len(start) else None, "clickable": False,
+            "speeds": list(SPEEDS), "speed": speed, "speed_unit": "snapshots/s", "frame": None, "play_token": 0,
+            "loss_scale": "linear", "hint": "", "scale": 1.3 if display.projector() else 1.0}
 
 
 def _animation(key: str, drawn: _Drawn, steps_per_epoch: int) -> None:
-    """The paths growing on the contours: play, pause, step back to the start, and a scrubber."""
-    steps = frame_steps(drawn.study)
-    stride = max(1, len(steps) // FRAMES)
-    state = st.session_state
-    at, playing_key, scrub = f"{key}::paths_at", f"{key}::paths_playing", f"{key}::paths_scrub"
-    state.setdefault(playing_key, False)
-    if at not in state or state[at] >= len(steps):
-        state[at] = len(steps) - 1                 # open on the finished run: the whole story
-    playing = state[playing_key]
-
-    def play_pause() -> None:
-        if not state[playing_key] and state[at] >= len(steps) - 1:
-            state[at] = 0                          # at the end: play again from the start
-        state[playing_key] = not state[playing_key]
-
-    def rewind() -> None:
-        state[playing_key], state[at] = False, 0
-
-    def scrubbed() -> None:
-        if not state[playing_key]:
-            state[at] = int(np.searchsorted(steps, state[scrub]))
-
-    @st.fragment(run_every=1 / FPS if playing else None)
-    def frame() -> None:
-        if state[playing_key] != playing:          # the ticking must change: rerun the panel once
-            st.rerun()
-        if playing:
-            state[at] = min(state[at] + stride, len(steps) - 1)
-            if state[at] >= len(steps) - 1:
-                state[playing_key] = False
-                st.rerun()
-        step = int(steps[state[at]])
-        st.image(_frame_url(render_paths_frame(drawn.background, drawn.study, step, steps_per_epoch)),
-                 width="stretch")
-        if playing:
-            st.progress(state[at] / max(len(steps) - 1, 1), text=f"Step {step:,} of {int(steps[-1]):,}")
-        else:
-            state[scrub] = step
-            st.select_slider("Step shown", options=[int(v) for v in steps], key=scrub, on_change=scrubbed,
-                             help="Scrub through the run: every path is drawn up to this optimizer step.")
-
-    frame()
-    play, back = st.columns(2)
-    play.button("⏸ Pause" if playing else "▶ Play", on_click=play_pause, key=f"{key}::paths_play",
-                type="secondary" if playing else "primary", width="stretch",
-                help="Animate the paths on the surface (from the start if at the end), or stop here.")
-    back.button("⏮ Back to the start", on_click=rewind, key=f"{key}::paths_rewind", width="stretch",
-                help="Show the paths at step 0.")
+    """The paths growing on the contours, played in the browser: play, pause, scrubber, speed."""
+    path_player.path_player(player_data(drawn, steps_per_epoch), key=f"{key}::paths_player")
 
 
-def _caption(drawn: _Drawn, source: PathSource) -> None:
+def _caption(drawn: _Drawn, source: PathSource, seed: int) -> None:
     plane = drawn.study.plane
     split = LOSSES[drawn.grid.split]
-    text = (f"Seed {source.seed}. The {split} on {drawn.n_points:,} examples over the plane {PLANES[plane.kind]} "
+    text = (f"Seed {seed}. The {split} on {drawn.n_points:,} examples over the plane {PLANES[plane.kind]} "
             f"((0, 0) = {plane.centre}; axes in weight-space units, equal scales). Faint: live weights θ; bold: "
             "averages φ (what EMA and SEMA are evaluated with); dashed ◆: SEMA's switch θ ← φ; "
             "★: each method's "

@@ -15,21 +15,35 @@ import numpy as np
 import streamlit as st
 
 from ..averaging import METHODS
-from ..charts.playground import (DRAW_ORDER, THETA_TRAIL, Background, animation_gif, draws_theta,
-                                 surface_background)
+from ..charts.playground import (DRAW_ORDER, THETA_TRAIL, Background, animation_gif, basin_summary, draws_theta,
+                                 mean_std_text, surface_background)
 from ..charts.style import METHOD_COLORS, METHOD_NAMES
 from ..landscapes import get_landscape
-from ..stats import format_mean_std
 from ..trajectories import BasinMap, SimConfig, Simulation, many_starts, simulate
-from . import path_player
+from . import display, path_player
 from .jobs import heavy_job
 
 
 SPEEDS = (25, 50, 100, 200, 400, 1000)   # optimizer steps per second
+FOLLOW_LIVE = 0                 # pg_speed 0: the player starts at the shared live speed (epochs/s)
+PROJECTOR_PLAYER = 1.3          # the player's text and loss chart, larger in projector mode
 N_SEEDS = 8                     # noise seeds behind every "mean ± std"
 PLAY_TOKEN = "pg_play_token"    # session-state key: a new value makes the player play from step 0
 PLAYER = "pg_player"            # the player's key
 HINT = "Click anywhere on the surface to start every method there."
+TABS = {"run": "🎬 This run: paths and loss", "starts": "🗺️ Many starts: where does each method end?"}
+
+
+def follow_tab() -> None:
+    """Keep the URL's ``tab`` and the open tab (``pg_tab``, the label) in step, before the widgets.
+
+    A link opens its tab (``tab`` set by bind_url, no tab state yet); a click on a tab reruns the
+    page with the new label in ``pg_tab``, which then sets ``tab`` for sync_url to write."""
+    state = st.session_state
+    if state.get("pg_tab") in TABS.values():
+        state["tab"] = next(k for k, label in TABS.items() if label == state["pg_tab"])
+    else:
+        state["pg_tab"] = TABS[state.get("tab", "run")]
 
 
 # The simulations take a slot of the server-wide job queue inside the cached functions, so
@@ -75,7 +89,18 @@ def _start_here(x: float, y: float) -> None:
 
 
 def _set_speed(speed: float) -> None:
-    st.session_state["speed"] = min(SPEEDS, key=lambda s: abs(s - speed))   # one of the URL's choices
+    st.session_state["pg_speed"] = min(SPEEDS, key=lambda s: abs(s - speed))   # one of the URL's choices
+
+
+def player_speed(chosen: int, steps_per_epoch: int) -> int:
+    """The player's speed in steps/s: the one chosen in it (kept in the link as ``pg_speed``), or,
+    until one is chosen, the shared live speed (epochs/s, the sidebar's) turned into steps."""
+    if chosen in SPEEDS:
+        return chosen
+    per_second = display.epochs_per_second()
+    if per_second is None:                      # "as fast as it trains": the fastest
+        return SPEEDS[-1]
+    return min(SPEEDS, key=lambda s: abs(np.log(s / (per_second * steps_per_epoch))))
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)
@@ -103,6 +128,7 @@ def player_paths(config: SimConfig) -> list[dict[str, Any]]:
         paths.append(path_player.path(
             METHOD_NAMES[m], METHOD_COLORS[m], p.theta if m == "sgd" else p.phi, extent=domain,
             loss=p.phi_loss, style="live" if m == "sgd" else "average", live=p.theta if own_theta else None,
+            live_loss=p.theta_loss if own_theta else None,
             switches=p.switch_steps if m in ("sema", "lookahead") else (), diverged=p.diverged_at is not None))
     return paths
 
@@ -114,12 +140,14 @@ def player_data(sim: Simulation, speed: float, play_token: int) -> dict[str, Any
             "steps": config.steps, "steps_per_epoch": config.steps_per_epoch, "step_name": "optimizer step",
             "trail": THETA_TRAIL, "start": list(sim.start), "clickable": True, "speeds": list(SPEEDS),
             "speed": speed, "frame": None, "play_token": play_token,
-            "loss_scale": "log" if sim.landscape.log_scale else "linear", "hint": HINT}
+            "loss_scale": "log" if sim.landscape.log_scale else "linear", "hint": HINT,
+            "scale": PROJECTOR_PLAYER if display.projector() else 1.0}
 
 
 def animation(sim: Simulation) -> None:
     """The animated picture, played in the browser, with the start point set by a click."""
-    data = player_data(sim, st.session_state.get("speed", 100), st.session_state.get(PLAY_TOKEN, 0))
+    speed = player_speed(st.session_state.get("pg_speed", FOLLOW_LIVE), sim.config.steps_per_epoch)
+    data = player_data(sim, speed, st.session_state.get(PLAY_TOKEN, 0))
     path_player.path_player(data, key=PLAYER, on_start=_start_here, on_speed=_set_speed)
 
 
@@ -137,12 +165,8 @@ def downloads(sim: Simulation, bg: Background) -> None:
 
 
 def basin_table(basins: BasinMap) -> None:
-    """Share of runs per minimum (as percentages) and their final loss, one row per method."""
-    summary = basins.summary()
-    summary["method"] = summary["method"].map(METHOD_NAMES)
-    shares = [c for c in summary.columns if c not in ("method", "final loss mean", "final loss std")]
-    st.dataframe(summary, hide_index=True,
-                 column_config={c: st.column_config.NumberColumn(format="percent") for c in shares})
+    """Runs per minimum ("34 of 128 (27 %)") and their final loss, one row per method."""
+    st.dataframe(basin_summary(basins), hide_index=True)
 
 
 def input_messages(sim: Simulation) -> None:
@@ -166,14 +190,50 @@ def input_messages(sim: Simulation) -> None:
                 f"{config.steps:,}: no switch happens, so SEMA is exactly EMA.", icon="ℹ️")
 
 
+def notice(sim: Simulation) -> str:
+    """The "What to notice" text, written from this run's settings and numbers (markdown)."""
+    config, paths = sim.config, sim.paths
+    alpha, lines = config.ema_momentum, []
+    if "sgd" in paths:
+        lines.append("**SGD** (grey) jitters with the noise.")
+    if "ema" in paths:
+        if alpha == 0:
+            lines.append("α = 0: **EMA** φ equals θ after every step, so its path *is* SGD's.")
+        else:
+            lag = float(np.mean(np.linalg.norm(paths["ema"].phi - paths["ema"].theta, axis=1)))
+            lines.append(f"**EMA** φ (blue) is smooth but remembers ≈ {1 / (1 - alpha):,.0f} steps, so it trails θ: "
+                         f"{lag:.2g} apart on average over this run.")
+    if "sema" in paths:
+        n = len(paths["sema"].switch_steps)
+        if n == 0:
+            lines.append("**SEMA** never switches in this run (the switch interval is longer), so it is EMA.")
+        elif alpha == 0:
+            lines.append(f"**SEMA** switches {n} times, but φ = θ already: its switches change nothing.")
+        else:
+            lines.append(f"**SEMA** θ (faint orange) jumps onto its average φ at each of its {n} switches (◆), "
+                         "then runs on with its momentum.")
+    lines.append(measured_notes(sim))
+    return "\n".join(f"- {line}" for line in lines)
+
+
+def lowest(sim: Simulation) -> tuple[str, str]:
+    """(method, "mean ± std") of the method with the lowest mean final loss over the noise seeds."""
+    seeds = sim.spread
+    finite = {m: seeds.final_loss[m][seeds.diverged_at[m] < 0] for m in sim.paths}
+    best = min((m for m in finite if finite[m].size), key=lambda m: float(np.mean(finite[m])),
+               default=next(iter(sim.paths)))
+    return best, mean_std_text(finite[best])
+
+
 def measured_notes(sim: Simulation) -> str:
     """What the measurements over noise seeds say, in one sentence (markdown)."""
     land, seeds = sim.landscape, sim.spread
     named = [(i, m) for i, m in enumerate(land.minima) if m.labelled]
     if 1 < len(named) <= 4:     # say where the runs end
-        parts = [f"**{m.name}** " + ", ".join(f"{METHOD_NAMES[k]} {int((seeds.basin[k] == i).sum())}"
+        parts = [f"**{m.name}** " + ", ".join(f"{METHOD_NAMES[k]} {int(((seeds.basin[k] == i) & (seeds.diverged_at[k] < 0)).sum())}"
                                                 for k in sim.paths) for i, m in named]
-        return f"Of {len(seeds.seeds)} noise seeds, runs ending in the " + "; in the ".join(parts) + "."
-    best = min(sim.paths, key=lambda m: np.mean(seeds.final_loss[m]))   # else: who ends lowest
-    loss = format_mean_std(seeds.final_loss[best][seeds.diverged_at[best] < 0], digits=3)
-    return f"Over {len(seeds.seeds)} noise seeds **{METHOD_NAMES[best]}** ends lowest (loss {loss})."
+        where = f"Of {len(seeds.seeds)} noise seeds, runs ending in the " + "; in the ".join(parts) + ". "
+    else:
+        where = ""
+    best, loss = lowest(sim)
+    return where + f"Lowest mean final loss over {len(seeds.seeds)} noise seeds: **{METHOD_NAMES[best]}** ({loss})."

@@ -69,7 +69,7 @@ def test_it_plays_in_the_browser_and_sends_no_message_per_frame(browser, server)
         first_frame_ms = float(page.locator(PLAYER).get_attribute("data-play-to-first-frame-ms"))
         print(f"\n# Play -> first frame {first_frame_ms:.1f} ms; steps shown after {PLAY_SECONDS:g} s: {played}; "
               f"websocket frames while playing: {len(during)} ({len(frames)} in all)")
-        assert 0 < played < 1000, "it moves at 100 steps per second, so it is still playing"
+        assert 0 < played < 1000, "it moves at the live speed (≈ 200 steps/s), so it is still playing"
         assert page.locator(f"{PLAYER}.pp-playing").count() == 1
         assert during == [], f"websocket frames while playing: {during}"
         screenshot(page, "playground_player_playing")
@@ -81,7 +81,7 @@ def test_it_plays_in_the_browser_and_sends_no_message_per_frame(browser, server)
         page.locator(f"{PLAYER} .pp-play").click()
         page.wait_for_function(f"() => ({FIND_PLAYER})().dataset.step === '1000'", timeout=TIMEOUT_MS)
         page.wait_for_function(f"() => !({FIND_PLAYER})().classList.contains('pp-playing')", timeout=TIMEOUT_MS)
-        page.wait_for_url(re.compile(r"speed=1000"))       # the speed is part of the link
+        page.wait_for_url(re.compile(r"pg_speed=1000"))    # the speed is part of the link
     finally:
         visiting.__exit__(None, None, None)
 
@@ -94,6 +94,10 @@ def test_the_scrubber_moves_the_frame(browser, server):
         scrubber.fill("250")
         assert step(page) == 250 and drawing(page) != end
         assert scrubber.get_attribute("aria-valuetext") == "step 250 of 1,000"
+        # the frame's badge says the step the scrubber and the loss cursor show: one step, not 656 vs 640
+        assert page.locator(PLAYER).get_attribute("data-label").startswith("step 250 / 1,000")
+        assert page.locator(PLAYER).get_attribute("data-loss-cursor-step") == "250"
+        assert "SEMA" in page.locator(PLAYER).get_attribute("data-loss-readout")
         scrubber.press("ArrowRight")                       # the keyboard moves it one step
         assert step(page) == 251
         screenshot(page, "playground_player_scrubbed")

@@ -3,8 +3,8 @@
 A Streamlit components-v2 element (inline HTML, CSS and JavaScript from the files beside
 this module: no iframe, no build step, nothing fetched from the network).  Python sends the
 picture and the paths as data with each rerun; the browser then plays them at display rate
-with ▶/⏸, ⏮, a scrubber, a speed menu and a loss-vs-step chart whose cursor follows the
-frame.  The server sends nothing per frame.  A click on the surface sends the new start
+with ▶/⏸, ⏮, a scrubber, a speed menu and a loss-vs-step chart whose cursor (and the
+legend's loss values) follow the frame.  The server sends nothing per frame.  A click on the surface sends the new start
 point back (``on_start``), and a new speed (``on_speed``).
 
 The data shape, shared by every panel that shows paths on a surface (build it with
@@ -22,21 +22,26 @@ The data shape, shared by every panel that shows paths on a surface (build it wi
          "x": [...], "y": [...],         # the evaluated weights at steps 0 … n − 1 (n − 1 ≤ steps)
          "loss": [...] or None,          # the loss there: the loss chart (None: not charted)
          "style": "average",             # "average": a bold full path; "live": a thin recent trail
-         "live": {"x": [...], "y": [...]} or None,   # live weights drawn as a thin recent trail
+         "live": {"x": [...], "y": [...],            # live weights drawn as a thin recent trail
+                  "loss": [...] or None} or None,    # their loss: a faint line in the loss chart
          "switches": [k, …],             # ascending steps where the live weights jumped (◆)
          "diverged": False},             # True: an ✕ at the path's last point, once reached
         …],
       "steps": 1000,                     # the last step: the scrubber's end
       "steps_per_epoch": 50 or None,     # shows "epoch e" beside the step
+      "step_values": [0, 4, 8, …] or None,   # optional: the optimizer step each frame shows
+                                         # (recorded snapshots); None: frame k is step k
       "step_name": "optimizer step",     # the loss chart's x label
       "trail": 150,                      # steps of thin trail drawn behind a head
       "start": [x, y] or None,           # a white dot where every path starts
       "clickable": True,                 # a click in the plot box sends a new start
-      "speeds": [25, 50, …], "speed": 100,   # steps per second: the menu and its value
+      "speeds": [25, 50, …], "speed": 100,   # frames per second: the menu and its value
+      "speed_unit": "steps/s",           # optional: the menu's unit
       "loss_scale": "linear" or "log",
       "frame": None,                     # the step shown when it first opens (None: the end)
       "play_token": 0,                   # a new value plays from step 0 (a preset, a new start)
       "hint": "…",                       # one line of help under the player
+      "scale": 1.0,                      # text and loss-chart size factor (projector mode: larger)
     }
 
 Mount it with :func:`path_player` under a fixed ``key``: the element then keeps its frame,
@@ -94,7 +99,7 @@ def _numbers(values: np.ndarray, scale: float | None = None) -> list[float]:
 
 def path(name: str, color: str, points: np.ndarray, *, extent: Sequence[float], loss: np.ndarray | None = None,
          style: str = "average", live: np.ndarray | None = None, switches: Iterable[int] = (),
-         diverged: bool = False) -> dict[str, Any]:
+         diverged: bool = False, live_loss: np.ndarray | None = None) -> dict[str, Any]:
     """One ``"paths"`` entry; ``points`` and ``live`` are (n, 2) arrays in data coordinates."""
     span = max(extent[1] - extent[0], extent[3] - extent[2])
     entry = {"name": name, "color": color, "x": _numbers(points[:, 0], span), "y": _numbers(points[:, 1], span),
@@ -103,7 +108,8 @@ def path(name: str, color: str, points: np.ndarray, *, extent: Sequence[float], 
     if loss is not None:
         entry["loss"] = _numbers(loss)
     if live is not None:
-        entry["live"] = {"x": _numbers(live[:, 0], span), "y": _numbers(live[:, 1], span)}
+        entry["live"] = {"x": _numbers(live[:, 0], span), "y": _numbers(live[:, 1], span),
+                         "loss": None if live_loss is None else _numbers(live_loss)}
     return entry
 
 

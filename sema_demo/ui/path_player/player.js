@@ -90,11 +90,15 @@ class Player {
     this.scrub.max = String(this.steps);
     if (first || this.speeds !== String(data.speeds)) {
       this.speeds = String(data.speeds);
-      this.speedSelect.replaceChildren(...data.speeds.map((v) => new Option(`${v.toLocaleString("en-US")} steps/s`, v)));
+      const unit = data.speed_unit || "steps/s";
+      this.speedSelect.replaceChildren(...data.speeds.map((v) => new Option(`${v.toLocaleString("en-US")} ${unit}`, v)));
     }
     this.speed = data.speed;
     this.speedSelect.value = String(data.speed);
     this.root.classList.toggle("pp-clickable", Boolean(data.clickable));
+    this.root.classList.toggle("pp-noloss", !data.paths.some((path) => path.loss));   // nothing to chart
+    this.scale = data.scale || 1;            // projector mode: larger loss chart and text
+    this.root.style.setProperty("--pp-scale", String(this.scale));
     this.hint.textContent = data.hint || "";
     this.pending = null;
     this.root.classList.remove("pp-busy");
@@ -204,15 +208,22 @@ class Player {
 
   // -- drawing ------------------------------------------------------------------------------
 
+  // the optimizer step a frame shows: the frame itself, or its entry in step_values (recorded snapshots)
+  stepOf(frame) {
+    const values = this.data.step_values;
+    return values ? values[Math.min(frame, values.length - 1)] : frame;
+  }
+
   draw() {
     if (!this.data) return;
     const step = Math.floor(this.step);
+    const shown = this.stepOf(step), last = this.stepOf(this.steps);
     this.scrub.value = String(step);
-    this.scrub.setAttribute("aria-valuetext", `step ${step.toLocaleString("en-US")} of ${this.steps.toLocaleString("en-US")}`);
+    this.scrub.setAttribute("aria-valuetext", `step ${shown.toLocaleString("en-US")} of ${last.toLocaleString("en-US")}`);
     this.root.dataset.step = String(step);
-    const epoch = this.data.steps_per_epoch ? `  ·  epoch ${(step / this.data.steps_per_epoch).toFixed(1)}` : "";
+    const epoch = this.data.steps_per_epoch ? `  ·  epoch ${(shown / this.data.steps_per_epoch).toFixed(1)}` : "";
     this.drawPaths(step, epoch);
-    this.drawLoss(step);
+    if (this.data.paths.some((path) => path.loss)) this.drawLoss(step);
   }
 
   drawPaths(step, epoch) {
@@ -256,14 +267,15 @@ class Player {
     if (start) this.dot(ctx, this.toCanvas(start[0], start[1], box), 6 * unit, "white", "black", unit);
     for (const [x, y, radius, color] of heads) this.dot(ctx, this.toCanvas(x, y, box), radius * unit, color, "white", unit);
     const label = this.pending ? "computing the paths from the new start…" :
-      `step ${step.toLocaleString("en-US")} / ${this.steps.toLocaleString("en-US")}${epoch}`;
+      `step ${this.stepOf(step).toLocaleString("en-US")} / ${this.stepOf(this.steps).toLocaleString("en-US")}${epoch}`;
     this.badge(ctx, label, box, unit);
+    this.root.dataset.label = label;     // what the badge says (tests read it; the scrubber agrees)
     ctx.restore();
   }
 
   // the step shown, in the plot's top-right corner on a white plate (a title may fill the space above)
   badge(ctx, label, box, unit) {
-    const size = Math.max(16 * unit, 14 * (window.devicePixelRatio || 1)), pad = size / 3;
+    const size = Math.max(16 * unit, 14 * (window.devicePixelRatio || 1)) * this.scale, pad = size / 3;
     ctx.font = `${Math.round(size)}px sans-serif`;
     const width = ctx.measureText(label).width + 2 * pad, height = size * 1.5;
     ctx.globalAlpha = 0.85;
@@ -362,29 +374,59 @@ class Player {
     return { value, lo, hi: hi > lo ? hi : lo + 1, log };
   }
 
+  lossArea(ratio) {
+    const canvas = this.lossCanvas, f = ratio * this.scale;
+    return { left: 64 * f, right: canvas.width - 12 * ratio, top: 30 * f, bottom: canvas.height - 30 * f };
+  }
+
   drawLoss(step) {
     const canvas = this.lossCanvas, ratio = window.devicePixelRatio || 1;
     const ctx = canvas.getContext("2d");
-    const area = { left: 64 * ratio, right: canvas.width - 12 * ratio, top: 10 * ratio, bottom: canvas.height - 30 * ratio };
+    const area = this.lossArea(ratio);
     if (!this.lossBackdrop) this.lossBackdrop = this.lossCurves(area, ratio);
     ctx.clearRect(0, 0, canvas.width, canvas.height);
     if (!this.lossBackdrop) return;
     ctx.drawImage(this.lossBackdrop.canvas, 0, 0);
-    const { scale } = this.lossBackdrop;
+    const { scale, text } = this.lossBackdrop;
     const x = area.left + (step / this.steps) * (area.right - area.left);
-    ctx.strokeStyle = this.lossBackdrop.text;        // the theme's text colour: visible in light and dark
+    ctx.strokeStyle = text;        // the theme's text colour: visible in light and dark
     ctx.lineWidth = 1.5 * ratio;
     ctx.beginPath();
     ctx.moveTo(x, area.top);
     ctx.lineTo(x, area.bottom);
     ctx.stroke();
+    // the legend row: each method's loss at the cursor, so the number follows the animation
+    const readout = [];
     for (const path of this.paths) {
       if (!path.loss) continue;
       const k = Math.min(step, path.loss.length - 1);
       const v = Math.min(Math.max(scale.value(path.loss[k]), scale.lo), scale.hi);
       const y = area.bottom - ((v - scale.lo) / (scale.hi - scale.lo)) * (area.bottom - area.top);
       this.dot(ctx, [area.left + (k / this.steps) * (area.right - area.left), y], 4.5 * ratio, path.color, "white", ratio / 1.5);
+      readout.push([path.color, `${path.name} ${formatLoss(path.loss[k])}`]);
     }
+    // one row above the chart; the text shrinks (down to 60 %) rather than run past the right edge
+    let f = ratio * this.scale;
+    ctx.font = `${Math.round(13 * f)}px sans-serif`;
+    const width = readout.reduce((sum, [, label]) => sum + 34 * f + ctx.measureText(label).width, 0);
+    const room = canvas.width - 4 * ratio - 8 * ratio;
+    if (width > room) {
+      f *= Math.max(0.6, room / width);
+      ctx.font = `${Math.round(13 * f)}px sans-serif`;
+    }
+    ctx.textBaseline = "middle";
+    ctx.textAlign = "left";
+    let lx = 8 * ratio;
+    const row = 12 * ratio * this.scale;
+    for (const [color, label] of readout) {
+      ctx.fillStyle = color;
+      ctx.fillRect(lx, row - 2 * f, 14 * f, 4 * f);
+      ctx.fillStyle = text;
+      ctx.fillText(label, lx + 18 * f, row);
+      lx += 34 * f + ctx.measureText(label).width;
+    }
+    this.root.dataset.lossReadout = readout.map(([, label]) => label).join("; ");
+    this.root.dataset.lossCursorStep = String(step);
   }
 
   lossCurves(area, ratio) {
@@ -401,6 +443,37 @@ class Player {
     ctx.lineWidth = ratio;
     ctx.strokeRect(area.left, area.top, area.right - area.left, area.bottom - area.top);
     const columns = Math.max(1, Math.round(area.right - area.left));
+    for (const path of this.paths) {                 // switch steps: faint dashed ticks
+      if (!path.switches || !path.switches.length || !path.loss) continue;
+      ctx.save();
+      ctx.strokeStyle = path.color;
+      ctx.globalAlpha = 0.25;
+      ctx.setLineDash([3 * ratio, 3 * ratio]);
+      ctx.lineWidth = ratio;
+      ctx.beginPath();
+      for (const k of path.switches) {
+        const x = area.left + (k / this.steps) * (area.right - area.left);
+        ctx.moveTo(x, area.top);
+        ctx.lineTo(x, area.bottom);
+      }
+      ctx.stroke();
+      ctx.restore();
+    }
+    for (const path of this.paths) {                 // live weights' loss: thin and faint
+      const live = path.live && path.live.loss;
+      if (!live || !live.length) continue;
+      const stride = Math.max(1, Math.floor(live.length / columns));
+      ctx.strokeStyle = path.color;
+      ctx.lineWidth = ratio;
+      ctx.globalAlpha = 0.45;
+      ctx.beginPath();
+      for (let k = 0; k < live.length; k += stride) {
+        const x = area.left + (k / this.steps) * (area.right - area.left);
+        k === 0 ? ctx.moveTo(x, toY(live[k])) : ctx.lineTo(x, toY(live[k]));
+      }
+      ctx.stroke();
+      ctx.globalAlpha = 1;
+    }
     for (const path of this.paths) {
       if (!path.loss || !path.loss.length) continue;
       const stride = Math.max(1, Math.floor(path.loss.length / columns));   // about one point per pixel column
@@ -416,7 +489,7 @@ class Player {
       ctx.globalAlpha = 1;
     }
     ctx.fillStyle = text;
-    ctx.font = `${13 * ratio}px sans-serif`;
+    ctx.font = `${Math.round(13 * ratio * this.scale)}px sans-serif`;
     ctx.textBaseline = "middle";
     ctx.textAlign = "right";
     const tick = (v) => {
@@ -426,7 +499,7 @@ class Player {
     ctx.fillText(tick(scale.hi), area.left - 6 * ratio, area.top + 6 * ratio);
     ctx.fillText(tick(scale.lo), area.left - 6 * ratio, area.bottom - 6 * ratio);
     ctx.save();
-    ctx.translate(14 * ratio, (area.top + area.bottom) / 2);
+    ctx.translate(14 * ratio * this.scale, (area.top + area.bottom) / 2);
     ctx.rotate(-Math.PI / 2);
     ctx.textAlign = "center";
     ctx.fillText(scale.log ? "loss (log)" : "loss", 0, 0);
@@ -440,4 +513,11 @@ class Player {
     ctx.fillText(this.data.step_name || "step", (area.left + area.right) / 2, area.bottom + 6 * ratio);
     return { canvas, scale, text };
   }
+}
+
+// a loss for the readout: three significant figures, exponent notation when tiny or huge
+function formatLoss(v) {
+  if (!Number.isFinite(v)) return "—";
+  const size = Math.abs(v);
+  return size !== 0 && (size < 1e-3 || size >= 1e5) ? v.toExponential(2) : String(Number(v.toPrecision(3)));
 }
