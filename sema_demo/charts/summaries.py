@@ -262,8 +262,8 @@ def notice_text(history: pd.DataFrame, question: str, threshold: float, *, alpha
         memory += f"; SEMA copies φ back into θ every {switch_steps:,} steps"
         ratio = horizon / switch_steps
         if ratio > 1:
-            memory += (f", so at each switch θ is pulled back to an average of ≈ {ratio:.1f} switch intervals "
-                       "of the past")
+            memory += (f", so when φ is copied into θ it still remembers ≈ {ratio:.1f} switch intervals "
+                       "back")
     parts.append(memory + ".")
     if history.empty:
         parts.append("Press ▶ to train; the notes below fill in from the numbers.")
@@ -301,9 +301,10 @@ def notice_text(history: pd.DataFrame, question: str, threshold: float, *, alpha
         finals = final_accuracy(history, chance)
         means = finals.mean(axis=1, skipna=True).dropna()
         if len(means):
-            top = means.idxmax()
-            parts.append(f"**Look at** the final test accuracy. {here} the highest mean is {_name(top)}'s "
-                         f"({means[top]:.1f} % over {_seeds(n)}); the list under the table says whether its lead "
+            top = [m for m in means.index if means.max() - means[m] < SAME_POINTS]
+            who = f"{_name(top[0])}'s" if len(top) == 1 else f"shared by {_list([_name(m) for m in top])}"
+            parts.append(f"**Look at** the final test accuracy. {here} the highest mean is {who} "
+                         f"({means.max():.1f} % over {_seeds(n)}); the list under the table says whether a lead "
                          "is larger than the seed noise.")
     return " ".join(parts)
 
