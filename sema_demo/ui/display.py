@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 import streamlit as st
+from streamlit.components.v2 import component
 
 from sema_demo.ui.common import FRAME_PARAMS, Param, bind_url
 
@@ -74,7 +75,6 @@ def altair(chart: Any, container=st, **kwargs) -> Any:
 
 
 _CSS = """
-<style>
 /* projector mode: everything a student reads from the back row is larger */
 html, body, [data-testid="stAppViewContainer"] { font-size: 20px; }
 [data-testid="stMarkdownContainer"] p, [data-testid="stMarkdownContainer"] li,
@@ -82,8 +82,10 @@ html, body, [data-testid="stAppViewContainer"] { font-size: 20px; }
 [data-testid="stMetricLabel"] p { font-size: 1.15rem !important; }
 [data-testid="stMetricValue"] { font-size: 2.4rem !important; }
 [data-testid="stTable"] td, [data-testid="stTable"] th { font-size: 1.1rem !important; }
-</style>
 """
+# A components-v2 element with only a fixed stylesheet, not isolated in a shadow root, so its
+# rules reach the page: no raw HTML, nothing fetched, no user text in it.
+_projector_style = component("sema_demo.projector_style", css=_CSS, isolate_styles=False)
 
 
 def frame_controls() -> None:
@@ -96,4 +98,4 @@ def frame_controls() -> None:
                          help="How many epochs a live training run shows per second, and how fast the "
                               "playground's animation starts. Slower: time to point at what happens.")
     if projector():
-        st.html(_CSS)
+        _projector_style(key="sema_projector_style")
