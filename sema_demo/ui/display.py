@@ -1,6 +1,6 @@
 """The shared frame's two settings every page reads: projector mode and the live speed.
 
-Both live in the URL (``?projector=true&speed=2``) so a lecturer's prepared link opens in
+Both live in the URL (``?projector=true&live_speed=2``) so a lecturer's prepared link opens in
 the same mode.  ``app.py`` calls :func:`frame_controls` once in the sidebar; pages then ask
 
     display.projector()            # True in projector mode
@@ -24,7 +24,7 @@ from sema_demo.ui.common import FRAME_PARAMS, Param, bind_url
 SPEED_CHOICES = (0.5, 1.0, 2.0, 5.0, 10.0, 0.0)
 FRAME_PARAMS.update({
     "projector": Param(False),
-    "speed": Param(5.0, choices=SPEED_CHOICES),
+    "live_speed": Param(5.0, choices=SPEED_CHOICES),
 })
 
 PROJECTOR_SCALE = 1.6        # chart heights on a projector
@@ -48,7 +48,7 @@ def font_scale() -> float:
 
 def epochs_per_second() -> float | None:
     """The live-training speed the user chose; None means as fast as training goes."""
-    speed = float(st.session_state.get("speed", FRAME_PARAMS["speed"].default))
+    speed = float(st.session_state.get("live_speed", FRAME_PARAMS["live_speed"].default))
     return speed if speed > 0 else None
 
 
@@ -94,7 +94,7 @@ def frame_controls() -> None:
     with st.sidebar:
         st.toggle("📽 Projector mode", key="projector",
                   help="Larger fonts and charts, for a lecture hall. Kept in the page's link.")
-        st.select_slider("Live speed", options=list(SPEED_CHOICES), key="speed", format_func=format_speed,
+        st.select_slider("Live speed", options=list(SPEED_CHOICES), key="live_speed", format_func=format_speed,
                          help="How many epochs a live training run shows per second, and how fast the "
                               "playground's animation starts. Slower: time to point at what happens.")
     if projector():
