@@ -28,7 +28,7 @@ from ..stats import MIN_SEEDS_TO_TELL, Verdict, mean_std, verdict
 from .style import METHOD_NAMES
 
 QUESTIONS = ("accuracy", "speed", "stability", "identity")
-FALL_POINTS = 5.0          # a seed "fell" when its test accuracy dropped this far below its own best
+FALL_POINTS = 10.0         # a seed "fell" when its test accuracy dropped this far below its own best (points)
 SAME_POINTS = 0.05         # identity: gaps below this (points) are rounding
 
 

@@ -119,6 +119,8 @@ def live_training(key: str, build: Build, draw: Callable[[Trainer], None], *, se
     if "sema" in config.methods and config.switch_epochs > config.epochs:
         st.info(f"SEMA switches every {config.switch_epochs} epochs but this run has {config.epochs}: "
                 "no switch happens, so SEMA is exactly EMA here.", icon="ℹ️")
+    if trainer.done:                                # finished (also when trained to the end elsewhere)
+        live.playing = False
     _controls(key, live, build)
     playing = live.playing and not trainer.done
     if not playing:
