@@ -173,4 +173,4 @@ map_tab, = st.tabs(["🗺️ Map: when does SEMA help? (α × switch interval, m
 with map_tab:
     _, map_model, map_base = build(("sgd", "ema", "sema"))   # the map compares these, whatever is ticked above
     measured_map_panel(data, map_model, map_base, target, (tuple(str(s[k]) for k in PARAMS if k not in (
-        "alpha", "switch", "seeds", "methods")), settings[1]))
+        "alpha", "switch", "seeds", "methods", "seed_view")), settings[1]))

@@ -38,7 +38,7 @@ def seed_picker(key: str, seeds: int, chance: float | None = None, container=st)
 
     A seed whose run fell far below its own best says so in its label, so the collapsed one
     can be found and pointed at.  Returns the seed, or None for every seed."""
-    options = [ALL_SEEDS, *range(seeds)]
+    options = [ALL_SEEDS, *range(seeds)] if seeds > 1 else [ALL_SEEDS]     # one seed: nothing to pick
     if st.session_state.get("seed_view") not in options:
         st.session_state["seed_view"] = ALL_SEEDS
     trainer = current_trainer(key)
@@ -46,7 +46,7 @@ def seed_picker(key: str, seeds: int, chance: float | None = None, container=st)
 
     def label(seed: int) -> str:
         if seed == ALL_SEEDS:
-            return f"all {seeds} seeds (mean ± std; pictures of seed 0)" if seeds > 1 else "seed 0"
+            return f"all {seeds} seeds (mean ± std; pictures of seed 0)" if seeds > 1 else "seed 0 (the only one)"
         return summaries.seed_label(frame, seed, chance) if len(frame) else f"seed {seed}"
 
     choice = container.selectbox("Seed shown", options, key="seed_view", format_func=label,
