@@ -100,7 +100,7 @@ def test_missing_cifar_trains_nothing_and_shows_the_fetch_command(root, data_dir
 
 def test_the_cifar_preset_without_data_does_not_train_digits_under_its_name(root, data_dir):
     at = open_page(root)
-    at.button(key="preset::③ CIFAR-10 subset").click().run()
+    at.button(key="preset::③ CIFAR-10").click().run()
     assert not at.exception
     assert "CIFAR-10 is not on this computer yet: nothing is trained." in at.warning[0].value
     assert trains_nothing(at), "no run, no table with a 40 % target"
@@ -138,7 +138,7 @@ def test_reset_stays_paused_and_a_preset_starts_playing_as_on_the_toy_page(root,
     assert at.get("progress")[0].proto.text == "Epoch 0 of 200 · paused"
     at.run()
     assert at.get("progress")[0].proto.text == "Epoch 0 of 200 · paused"
-    at.button(key="preset::② Longer EMA horizon").click()
+    at.button(key="preset::② Longer horizon").click()
     for key, value in {"per_class": 5, "test_size": 20, "width": 8, "epochs": 2}.items():   # keep it tiny
         at.session_state[key] = value
     at.run()
@@ -184,8 +184,8 @@ try:
 finally:
     ui.build = real
 """
-QUESTIONS = {"① Digits, quick": "accuracy", "② Longer EMA horizon": "speed", "③ CIFAR-10 subset": "accuracy",
-             "④ α = 0: no averaging": "identity"}
+QUESTIONS = {"① Digits, quick": "accuracy", "② Longer horizon": "speed", "③ CIFAR-10": "accuracy",
+             "④ α = 0": "identity"}
 
 
 @pytest.mark.parametrize("preset", list(QUESTIONS))
@@ -206,7 +206,7 @@ def test_each_presets_sentences_answer_its_question_and_agree_with_the_table(pre
     check(text, table, at.session_state["seeds"], QUESTIONS[preset], at.session_state["target"])
     words = next(i.value for i in at.info if i.value.startswith("**What to notice**") and "α =" in i.value)
     if QUESTIONS[preset] == "identity":
-        assert "0.00 points: they are the same run" in text and table["Final test accuracy (%)"].nunique() == 1
+        assert "0.0 points: they are the same run" in text and table["Final test accuracy (%)"].nunique() == 1
         assert "lag" not in words and "trail" not in words
     else:
         alpha = at.session_state["alpha"]

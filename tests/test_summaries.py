@@ -61,16 +61,16 @@ def test_stability_measures_the_fall_below_its_own_best_and_a_diverged_run_at_ch
     text = summaries.results_text(h, 0.95, "stability", chance=0.5)
     assert "SGD 1 of 5 (worst: seed 0, 39.0 points by epoch 4)" in text and "A diverged run counts at chance (50 %)" \
         in text
-    assert summaries.seed_label(h, 0, 0.5) == "seed 0 · SGD fell 39 points"
+    assert summaries.seed_label(h, 0, 0.5) == "seed 0 · SGD fell 39.0 points"
     assert summaries.seed_label(h, 1, 0.5) == "seed 1"
 
 
 def test_identity_reports_the_largest_gap():
     same = summaries.results_text(history({"sgd": steady(0.9), "ema": steady(0.9), "sema": steady(0.9)}), 0.5,
                                   "identity")
-    assert "is 0.00 points: they are the same run" in same
+    assert "is 0.0 points: they are the same run" in same
     differ = summaries.results_text(history({"sgd": steady(0.9), "sema": steady(0.8)}), 0.5, "identity")
-    assert "10.00 points: they differ" in differ
+    assert "10.0 points: they differ" in differ
 
 
 def test_the_notice_is_computed_from_the_setting_and_the_numbers():

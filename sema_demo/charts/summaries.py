@@ -234,7 +234,7 @@ def identity_text(history: pd.DataFrame) -> str:
     same = gap < SAME_POINTS
     return (f"**The question here: with α = 0 (φ = θ after every step) are EMA and SEMA exactly SGD?** "
             f"The largest gap between them in test accuracy, over every epoch of {_seeds(n)}, is "
-            f"{gap:.2f} points: " + ("they are the same run, as they must be." if same else
+            f"{gap:.1f} points: " + ("they are the same run, as they must be." if same else
                                      "they differ, which α = 0 should not allow."))
 
 
@@ -254,7 +254,7 @@ def notice_text(history: pd.DataFrame, question: str, threshold: float, *, alpha
         if not history.empty:
             gap = largest_gap(history)
             if not math.isnan(gap):
-                parts.append(f"Measured: the largest gap is {gap:.2f} points.")
+                parts.append(f"Measured: the largest gap is {gap:.1f} points.")
         return " ".join(parts)
     horizon = 1 / (1 - alpha)
     memory = f"α = {alpha:g} averages over ≈ {horizon:,.0f} steps"
@@ -319,7 +319,7 @@ def seed_label(history: pd.DataFrame, seed: int, chance: float | None = None) ->
     if not len(fell):
         return f"seed {seed}"
     m = fell.idxmax()
-    return f"seed {seed} · {_name(m)} fell {fell[m]:.0f} points"
+    return f"seed {seed} · {_name(m)} fell {_pts(fell[m])} points"
 
 
 def mean_of(values: pd.DataFrame, method: str) -> float:

@@ -166,8 +166,7 @@ def draw(trainer: Trainer, choice: Choice, s: ImageSettings, threshold: float, q
     chance = 1 / choice.images.n_classes
     st.caption(eta_caption(trainer))
     switches = trainer.switch_epochs() if "sema" in config.methods else ()
-    results.curves(frame, seed, switch_epochs=switches, epochs=config.epochs, height=300,
-                   titles={"accuracy": "Accuracy per epoch", "loss": "Loss per epoch"})
+    results.curves(frame, seed, switch_epochs=switches, epochs=config.epochs, height=300)
     st.caption("Solid: test set; dashed: training set (without augmentation); band: ± std over seeds; faint "
                "vertical lines: SEMA switches θ ← φ. EMA and SEMA are measured on their averaged weights φ.")
     for note in diverged_notes(frame):
@@ -220,7 +219,7 @@ def _grid_files(trainer: Trainer, choice: Choice, s: ImageSettings, seed: int) -
     images = choice.images
     _, test = image_data.subset_indices(images, s.per_class, s.test_size, seed=0)   # the rows of data.x_test
     figure = prediction_grid(images.x_test[test[shown]], truth[shown], {m: p[shown] for m, p in preds.items()},
-                             images.classes, font_scale=scale)
+                             images.classes, columns=8 if scale == 1 else 4, font_scale=scale)
     files = []
     for fmt in ("png", "svg"):
         buf = io.BytesIO()
