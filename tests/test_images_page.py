@@ -138,7 +138,7 @@ def test_reset_stays_paused_and_a_preset_starts_playing_as_on_the_toy_page(root,
     assert at.get("progress")[0].proto.text == "Epoch 0 of 200 · paused"
     at.run()
     assert at.get("progress")[0].proto.text == "Epoch 0 of 200 · paused"
-    at.button(key="preset::② Longer horizon").click()
+    at.button(key="preset::② α = 0.95").click()
     for key, value in {"per_class": 5, "test_size": 20, "width": 8, "epochs": 2}.items():   # keep it tiny
         at.session_state[key] = value
     at.run()
@@ -184,7 +184,7 @@ try:
 finally:
     ui.build = real
 """
-QUESTIONS = {"① Digits, quick": "accuracy", "② Longer horizon": "speed", "③ CIFAR-10": "accuracy",
+QUESTIONS = {"① Digits, quick": "accuracy", "② α = 0.95": "speed", "③ CIFAR-10": "accuracy",
              "④ α = 0": "identity"}
 
 
