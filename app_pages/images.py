@@ -9,10 +9,10 @@ from sema_demo.device import DEVICE_CHOICES, available_devices
 from sema_demo.models import IMAGE_MODEL_NAMES, IMAGE_MODELS
 from sema_demo.training import OPTIMIZERS, SCHEDULES
 from sema_demo.ui import images as ui
-from sema_demo.ui.common import (ALPHA_CHOICES, Param, alpha_slider, bind_url, horizon_warning, preset_buttons,
-                                 sync_url, what_to_notice)
+from sema_demo.ui import results
+from sema_demo.ui.common import ALPHA_CHOICES, Param, alpha_slider, bind_url, horizon_warning, preset_buttons, sync_url
 from sema_demo.ui.paths import paths_panel, paths_params, source_from_trainer
-from sema_demo.ui.training import is_playing, live_training
+from sema_demo.ui.training import is_playing, live_training, restart
 
 LR_CHOICES = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5)
 BATCHES = (16, 32, 64, 128, 256)
@@ -24,7 +24,7 @@ PARAMS = {
     "width": Param(16, choices=(8, 16, 32, 48, 64)),
     "augment": Param(True),
     "methods": Param(["sgd", "ema", "sema"], choices=METHODS),
-    "seeds": Param(2, lo=1, hi=5),
+    "seeds": Param(2, lo=1, hi=10),
     "epochs": Param(12, lo=1, hi=200),
     "optimizer": Param("momentum", choices=OPTIMIZERS),
     "lr": Param(0.05, choices=LR_CHOICES),
@@ -34,24 +34,26 @@ PARAMS = {
     "switch": Param(1, lo=1, hi=50),
     "device": Param("auto", choices=DEVICE_CHOICES),
     "target": Param(90, lo=10, hi=99),
-    **paths_params(grid=21),
+    **paths_params(grid=21), **results.SEED_PARAM,
 }
 QUICK = {"dataset": "digits", "per_class": 50, "test_size": 300, "model": "cnn", "width": 16, "epochs": 12,
          "batch": 32, "lr": 0.05, "schedule": "cosine", "alpha": 0.9, "switch": 1, "seeds": 2, "target": 90,
          "methods": ["sgd", "ema", "sema"]}
 PRESETS = {
     "① Digits, quick": QUICK,
-    "② Longer EMA horizon": {**QUICK, "alpha": 0.95},
-    "③ CIFAR-10 subset": {**QUICK, "dataset": "cifar10", "per_class": 100, "test_size": 1000, "width": 32,
+    "② α = 0.95": {**QUICK, "alpha": 0.95},
+    "③ CIFAR-10": {**QUICK, "dataset": "cifar10", "per_class": 100, "test_size": 1000, "width": 32,
                           "epochs": 15, "batch": 64, "alpha": 0.95, "target": 40},
-    "④ α = 0: no averaging": {**QUICK, "alpha": 0.0},
+    "④ α = 0": {**QUICK, "alpha": 0.0},
 }
 PRESET_HELP = {
     "① Digits, quick": "The default: bundled 8×8 digits, a tiny CNN, seconds on a laptop CPU.",
-    "② Longer EMA horizon": "α = 0.95 remembers ≈ 20 steps: the average lags more; does switching it back help?",
-    "③ CIFAR-10 subset": "1,000 CIFAR-10 images (needs `sema-demo fetch cifar10` once); minutes on a CPU.",
-    "④ α = 0: no averaging": "φ = θ after every step: all three methods must give the same curves.",
+    "② α = 0.95": "α = 0.95 remembers ≈ 20 steps, more than an epoch of 16: which reaches the target first?",
+    "③ CIFAR-10": "1,000 CIFAR-10 images (needs `sema-demo fetch cifar10` once); minutes on a CPU.",
+    "④ α = 0": "No averaging: φ = θ after every step, so all three methods must give the same curves.",
 }
+# The question each preset asks: the sentences under the table answer it (α = 0 asks "identity").
+PRESET_QUESTIONS = {"① Digits, quick": "accuracy", "② α = 0.95": "speed", "③ CIFAR-10": "accuracy"}
 
 bind_url(PARAMS)
 st.title("🖼️ Image classification, live")
@@ -69,7 +71,7 @@ with st.sidebar:
     most = int(np.bincount(choice.images.y_train).min())
     st.number_input("Training images per class", 1, 5000, key="per_class",
                     help="A stratified random subset: the same number of images of every class.")
-    if st.session_state.per_class > most:
+    if st.session_state.per_class > most and choice.problem is None:
         st.caption(f"⚠️ {DATASET_NAMES[choice.name]} has only {most} per class: all of them are used.")
     st.number_input("Test images", 10, 10_000, key="test_size", step=100,
                     help="How many test images to evaluate on, spread evenly over the classes.")
@@ -97,10 +99,11 @@ with st.sidebar:
     st.number_input("SEMA switches every … epochs", 1, 50, key="switch",
                     help="θ ← φ happens at the end of every this many epochs.")
     steps = -(-min(st.session_state.per_class, most) * choice.images.n_classes // st.session_state.batch)
-    horizon_warning(alpha, steps * st.session_state.switch)
+    if choice.problem is None:
+        horizon_warning(alpha, steps * st.session_state.switch)
     st.subheader("Run")
     st.slider("Epochs", 1, 200, key="epochs", help="Passes over the training subset.")
-    st.slider("Seeds", 1, 5, key="seeds", help="Independent repeats (initial weights, batch order, augmentation); "
+    st.slider("Seeds", 1, 10, key="seeds", help="Independent repeats (initial weights, batch order, augmentation); "
                                                 "results are shown as mean ± std over them.")
     st.selectbox("Device", DEVICE_CHOICES, key="device",
                  format_func=lambda d: d if d == "auto" or d in available_devices() else f"{d} (not available)",
@@ -109,25 +112,22 @@ with st.sidebar:
               help="The results table counts the epochs until test accuracy first reaches this.")
 sync_url(PARAMS)
 
-ui.missing_data_notice(choice)
-preset_buttons(PRESETS, PRESET_HELP)
-what_to_notice(
-    "- **Early on**: do the averaged weights (blue EMA, orange SEMA) reach a good test accuracy in fewer epochs "
-    "than SGD (grey)? The *Epochs to X %* column counts it.\n"
-    "- **Horizon**: with α = 0.95 (②) EMA remembers ≈ 20 steps and lags more; SEMA restarts from its "
-    "average every epoch (faint vertical lines). Compare how fast each gets there.\n"
-    "- **At the end** the three are often within the seed-to-seed spread on such small sets: the sentence "
-    "under the table says what *this* run measured, and never more.")
+preset_buttons(PRESETS, PRESET_HELP, on_apply=lambda: restart(ui.KEY))     # a preset starts playing
+if choice.problem is not None:                  # never train Digits under CIFAR's name and target
+    ui.missing_data_notice(choice, {"dataset": "digits", "target": QUICK["target"]})
+    st.stop()
 
 if not st.session_state.methods:
     st.warning("Pick at least one method in the sidebar.")
     st.stop()
 settings = ui.ImageSettings.from_state(st.session_state, dataset=choice.name)
 st.caption(f"Training: **{settings.label()}**")
+question = results.ask(PRESET_QUESTIONS, PRESETS, alpha)
+shown_seed = results.seed_picker(ui.KEY, settings.seeds, 1 / choice.images.n_classes)
 
 
 def draw(trainer):
-    ui.draw(trainer, choice, settings, st.session_state.target / 100)
+    ui.draw(trainer, choice, settings, st.session_state.target / 100, question, shown_seed)
     paths_panel(ui.KEY, source_from_trainer(trainer, is_playing(ui.KEY)), grid=21)
 
 

@@ -6,13 +6,14 @@ import streamlit as st
 
 from sema_demo.averaging import METHOD_LABELS, METHODS
 from sema_demo.charts.boundaries import boundary_panels, figure_jpeg
-from sema_demo.charts.training import diverged_notes, learning_curves_spec, results_table, results_text
+from sema_demo.charts.training import diverged_notes
 from sema_demo.datasets.toy import DATASET_NAMES, DATASETS, MAX_CSV_ROWS, CSVError, csv_data, points_frame, toy_data
 from sema_demo.models import ACTIVATIONS, mlp
 from sema_demo.training import TrainConfig
 from sema_demo.ui.maps import measured_map_panel
+from sema_demo.ui import display, results
 from sema_demo.ui.common import (Param, alpha_slider, bind_url, csv_download, figure_downloads, horizon_warning,
-                                 inline_image, plain, preset_buttons, sync_url, what_to_notice)
+                                 inline_image, plain, preset_buttons, sync_url)
 from sema_demo.ui.paths import paths_panel, paths_params, source_from_trainer
 from sema_demo.ui.runs import TrainedRun, remember_run
 from sema_demo.ui.training import is_playing, live_training, restart
@@ -28,9 +29,9 @@ PARAMS = {
     "width": Param(32, choices=WIDTHS), "activation": Param("relu", choices=tuple(ACTIVATIONS)),
     "optimizer": Param("momentum", choices=tuple(OPTIMIZERS)), "lr": Param(0.3, choices=LRS),
     "batch": Param(16, lo=1, hi=MAX_CSV_ROWS), "epochs": Param(40, lo=5, hi=300), "alpha": Param(0.95, choices=ALPHAS),
-    "switch": Param(1, lo=1, hi=20), "seeds": Param(3, lo=1, hi=10),
+    "switch": Param(1, lo=1, hi=20), "seeds": Param(5, lo=1, hi=10),
     "methods": Param(["sgd", "ema", "sema"], choices=METHODS), "target": Param(95, lo=50, hi=100),
-    **paths_params(),
+    **paths_params(), **results.SEED_PARAM,
 }
 PRESETS = {
     "High learning rate": dict(dataset="moons", noise=0.3, size=800, activation="relu", layers=2, width=32,
@@ -42,9 +43,12 @@ PRESETS = {
 }
 PRESET_HELP = {
     "High learning rate": "Momentum SGD at lr 0.3 on a ReLU net: does averaging keep training stable?",
-    "Horizon too long": "α = 0.99 remembers ~100 steps but an epoch has only 25: SEMA drags θ back to a stale φ.",
+    "Horizon too long": "α = 0.99 remembers ≈ 100 steps but an epoch has only 25: does pulling θ back to that "
+                        "average every epoch slow SEMA down?",
     "Spirals with Adam": "A harder shape and another optimizer: who reaches 95 % first?",
 }
+# The question each preset asks: the page's sentences answer it (summaries.QUESTIONS).
+PRESET_QUESTIONS = {"High learning rate": "stability", "Horizon too long": "speed", "Spirals with Adam": "speed"}
 bind_url(PARAMS)
 s = st.session_state
 
@@ -52,7 +56,8 @@ st.title("🌗 Decision boundaries, live")
 st.markdown("Copies of one small network start from **identical weights** and see the **same batches**; only "
             "the weight averaging differs: the plain optimizer (**SGD**), its moving average **EMA** φ, and "
             "**SEMA**, which copies φ back into the live weights θ at the end of every *k*-th epoch. Watch the "
-            "boundaries form; every number below is a mean ± std over seeds.")
+            "boundaries form; every number below is a mean ± std over seeds, and every comparison is paired "
+            "seed by seed.")
 
 with st.sidebar:
     st.header("Data")
@@ -103,7 +108,8 @@ except CSVError as err:
 hidden = (s.width,) * s.layers
 methods = tuple(m for m in METHODS if m in s.methods)
 arch = "-".join(map(str, (2, *hidden, data.n_classes)))
-target = s.target / 100
+target, chance = s.target / 100, 1 / data.n_classes
+question = results.ask(PRESET_QUESTIONS, PRESETS, s.alpha)
 
 
 def build(methods=methods):
@@ -113,31 +119,30 @@ def build(methods=methods):
     return data, partial(mlp, 2, hidden, data.n_classes, s.activation), config
 
 
-def panels(trainer):
-    seed, frame = trainer.config.seeds[0], trainer.frame()
+def panels(trainer, seed=0):
+    frame = trainer.frame()
     latest = frame[frame.seed == seed].groupby("method").test_acc.last()
     titles = {m: f"test accuracy {latest[m]:.1%}" if pd.notna(latest.get(m)) else "" for m in methods}
     notes = {m: f"diverged at epoch {e}" for (m, sd), e in trainer.diverged.items() if sd == seed}
     grids = {m: trainer.grids.get((m, seed)) for m in methods}
-    return boundary_panels(grids, data, trainer.extent, titles=titles, notes=notes, class_names=classes)
+    return boundary_panels(grids, data, trainer.extent, titles=titles, notes=notes, class_names=classes,
+                           font_scale=display.font_scale())
 
 
 def draw(trainer):
-    frame = trainer.frame()
-    st.image(inline_image(figure_jpeg(panels(trainer))), width="stretch")
-    st.caption(f"Seed 0 of {s.seeds}, MLP {arch} ({s.activation}). ● training points, ▲ test points; the dark "
-               "line is where the predicted class changes, pale colour means the network is unsure.")
+    frame, seed = trainer.frame(), shown_seed
+    st.image(inline_image(figure_jpeg(panels(trainer, seed or 0))), width="stretch")
+    st.caption(f"Seed {seed or 0} of {s.seeds} (0 to {s.seeds - 1}), MLP {arch} ({s.activation}). ● training points, "
+               "▲ test points; the dark line is where the predicted class changes, pale colour means the network "
+               "is unsure.")
     for note in diverged_notes(frame):
         st.error(f"{note}: its loss became non-finite, so it stopped; the others continue.", icon="💥")
-    left, right = st.columns(2)
-    for col, kind in ((left, "accuracy"), (right, "loss")):
-        col.vega_lite_chart(spec=learning_curves_spec(frame, kind, switch_epochs=trainer.switch_epochs(),
-                                                      epochs=s.epochs, title=f"{kind.capitalize()}, mean ± std over seeds"),
-                            width="stretch")
+    results.curves(frame, seed, switch_epochs=trainer.switch_epochs(), epochs=s.epochs)
     st.caption("Test solid, train dashed (both of the evaluated weights: φ for EMA and SEMA); faint dotted "
                "lines mark SEMA's switches θ ← φ.")
-    st.dataframe(results_table(frame, target), hide_index=True, width="stretch")
-    st.markdown(results_text(frame, target))
+    results.results(frame, target, question, chance)
+    results.notice(frame, question, target, alpha=s.alpha, switch_steps=s.switch * trainer.steps_per_epoch,
+                   chance=chance, so_far=not trainer.done)
     paths_panel(KEY, source_from_trainer(trainer, is_playing(KEY)))
 
 
@@ -147,15 +152,10 @@ def remember(trainer):
                             paths=trainer.recorder))
 
 
-display_only = ("target", *paths_params())      # controls that must not restart the run
+display_only = ("target", "seed_view", *paths_params())      # controls that must not restart the run
 settings = (tuple(str(s[k]) for k in PARAMS if k not in display_only), upload.file_id if upload else None)
+shown_seed = results.seed_picker(KEY, s.seeds, chance)
 trainer = live_training(KEY, build, draw, settings=settings, on_done=remember)
-what_to_notice(
-    "With the default high learning rate, momentum SGD is unstable: its boundary (and the EMA that follows it) "
-    "falls apart late in training in some seeds, while SEMA, restarted from the average every epoch, stays "
-    "put. **Horizon too long** shows the flip side: when 1/(1 − α) is much longer than an epoch, every switch "
-    "pulls θ back to a stale average and SEMA learns *slower*. The table's sentence is written from the "
-    "measured numbers, whoever wins.")
 if trainer is not None:
     if trainer.batch_clamped:
         st.warning(f"Batch size {s.batch:,} is larger than the {len(data.x_train):,} training points: "
@@ -167,10 +167,10 @@ if trainer is not None:
         metrics.caption("Every epoch of every run (method, seed):")
         csv_download(trainer.frame(), f"sema_toy_{data.name}_metrics", "⬇ Metrics (CSV)", container=metrics)
         pictures.caption("The decision panels as shown above:")
-        figure_downloads(panels(trainer), f"sema_toy_{data.name}_boundaries", container=pictures)
+        figure_downloads(panels(trainer, shown_seed or 0), f"sema_toy_{data.name}_boundaries", container=pictures)
 
 map_tab, = st.tabs(["🗺️ Map: when does SEMA help? (α × switch interval, measured)"])
 with map_tab:
     _, map_model, map_base = build(("sgd", "ema", "sema"))   # the map compares these, whatever is ticked above
     measured_map_panel(data, map_model, map_base, target, (tuple(str(s[k]) for k in PARAMS if k not in (
-        "alpha", "switch", "seeds", "methods")), settings[1]))
+        "alpha", "switch", "seeds", "methods", "seed_view")), settings[1]))

@@ -8,6 +8,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from conftest import PAGES_DIR
+from page_claims import check
 
 from fake_cifar import write_cifar_archive, write_cifar_folder
 from sema_demo.datasets import images as image_data
@@ -77,14 +78,32 @@ def test_fabricated_cifar10_folder_is_used(root, data_dir):
     assert next(iter(at.session_state["trained_runs"].values())).data.x_train.shape == (50, 3, 32, 32)
 
 
-def test_missing_cifar_falls_back_to_digits_with_the_fetch_command(root, data_dir):
+def trains_nothing(at: AppTest) -> bool:
+    epochs = [p for p in at.get("progress") if "Epoch" in p.proto.text]
+    return not epochs and "images::live" not in at.session_state and not at.dataframe
+
+
+def test_missing_cifar_trains_nothing_and_shows_the_fetch_command(root, data_dir):
     at = open_page(root, dataset="cifar100", epochs="1")
     assert not at.exception
     (warning,) = at.warning
-    assert "CIFAR-100 is not on this computer yet" in warning.value and "sema-demo fetch cifar100" in warning.value
+    assert "CIFAR-100 is not on this computer yet: nothing is trained." in warning.value
+    assert "sema-demo fetch cifar100" in warning.value
     assert at.button(key="img_fetch").label == "⬇ Download CIFAR-100 now"
-    assert "Digits (8×8, bundled)" in captions(at)
+    assert trains_nothing(at) and "Digits (8×8, bundled) ·" not in captions(at)
     assert at.selectbox(key="dataset").value == "cifar100", "the choice is kept for when the data arrives"
+    at.button(key="img_use_digits").click().run()                 # the way on without a download
+    assert not at.exception and not at.warning
+    assert at.session_state["dataset"] == "digits" and at.session_state["target"] == 90
+    assert "Digits (8×8, bundled) ·" in captions(at) and at.session_state["images::live"].trainer.epoch == 1
+
+
+def test_the_cifar_preset_without_data_does_not_train_digits_under_its_name(root, data_dir):
+    at = open_page(root)
+    at.button(key="preset::③ CIFAR-10").click().run()
+    assert not at.exception
+    assert "CIFAR-10 is not on this computer yet: nothing is trained." in at.warning[0].value
+    assert trains_nothing(at), "no run, no table with a 40 % target"
 
 
 def test_download_button_fetches_and_switches_to_cifar(root, data_dir, tmp_path_factory, monkeypatch):
@@ -94,7 +113,7 @@ def test_download_button_fetches_and_switches_to_cifar(root, data_dir, tmp_path_
                                md5=hashlib.md5(served.read_bytes()).hexdigest())
     monkeypatch.setitem(image_data.CIFAR, "cifar10", spec)
     at = open_page(root, dataset="cifar10", epochs="1")
-    assert "Digits" in captions(at)
+    assert trains_nothing(at)
     at.button(key="img_fetch").click().run()
     assert not at.exception and not at.warning
     assert "CIFAR-10 · Small CNN" in captions(at)
@@ -107,19 +126,25 @@ def test_damaged_cifar_falls_back_and_names_the_file(root, data_dir):
     at = open_page(root, dataset="cifar10", epochs="1")
     assert not at.exception
     assert not at.warning and "test_batch is truncated or damaged" in at.error[0].value
+    assert "CIFAR-10 could not be read: nothing is trained." in at.error[0].value
     assert not [b for b in at.button if b.key == "img_fetch"], "re-fetching would keep the damaged files"
-    assert "Digits" in captions(at)
+    assert trains_nothing(at) and at.button(key="img_use_digits")
 
 
-def test_pause_then_preset_sets_the_controls_without_training(root, data_dir):
+def test_reset_stays_paused_and_a_preset_starts_playing_as_on_the_toy_page(root, data_dir):
     at = open_page(root, epochs="200")                    # far more than one run of the page trains
     assert at.button(key="images::play").label == "⏸ Pause"
-    at.button(key="images::play").click().run()
-    epoch = at.get("progress")[0].proto.text
-    at.button(key="preset::② Longer EMA horizon").click().run()
+    at.button(key="images::reset").click().run()
+    assert at.get("progress")[0].proto.text == "Epoch 0 of 200 · paused"
+    at.run()
+    assert at.get("progress")[0].proto.text == "Epoch 0 of 200 · paused"
+    at.button(key="preset::② α = 0.95").click()
+    for key, value in {"per_class": 5, "test_size": 20, "width": 8, "epochs": 2}.items():   # keep it tiny
+        at.session_state[key] = value
+    at.run()
     assert not at.exception
-    assert at.select_slider(key="alpha").value == 0.95 and at.number_input(key="per_class").value == 50
-    assert at.get("progress")[0].proto.text.startswith("Epoch 0 of 12 · paused"), epoch
+    assert at.select_slider(key="alpha").value == 0.95
+    assert at.session_state["images::live"].playing and at.session_state["images::live"].trainer.epoch >= 1
 
 
 def test_unavailable_device_and_hostile_links_give_messages_not_tracebacks(root, data_dir):
@@ -141,4 +166,57 @@ def test_failed_download_keeps_digits_and_says_why(root, data_dir, tmp_path_fact
     at.button(key="img_fetch").click().run()
     assert not at.exception
     assert any(e.value.startswith("The download did not work: ` could not download") for e in at.error)
-    assert "Digits" in captions(at)
+    assert trains_nothing(at)
+
+
+# ------------------------------------------------------- every preset: its words agree with its numbers
+
+# The page with each preset's own controls (so the preset is active and its question asked), but the
+# network trained on a tiny subset: the words are checked against the numbers of that run.
+TINY_BUILD = """
+import dataclasses
+import sema_demo.ui.images as ui
+
+real = ui.build
+ui.build = lambda choice, s: real(choice, dataclasses.replace(s, per_class=5, test_size=20, epochs=2, width=8))
+try:
+    exec(compile(open(PAGE).read(), PAGE, "exec"), {"__name__": "__main__"})
+finally:
+    ui.build = real
+"""
+QUESTIONS = {"① Digits, quick": "accuracy", "② α = 0.95": "speed", "③ CIFAR-10": "accuracy",
+             "④ α = 0": "identity"}
+
+
+@pytest.mark.parametrize("preset", list(QUESTIONS))
+def test_each_presets_sentences_answer_its_question_and_agree_with_the_table(preset, data_dir):
+    if preset.startswith("③"):
+        write_cifar_folder(data_dir, "cifar10", train_per_class=6, test_per_class=2)
+    at = AppTest.from_string(f"PAGE = {str(PAGES_DIR / 'images.py')!r}\n" + TINY_BUILD, default_timeout=180)
+    at.session_state["live_speed"] = 0.0
+    at.run()
+    at.button(key=f"preset::{preset}").click().run()
+    for _ in range(6):
+        if at.session_state["images::live"].trainer.done:
+            break
+        at.run()
+    assert not at.exception and at.session_state["images::live"].trainer.done
+    text = next(m.value for m in at.markdown if m.value.startswith("**The question here"))
+    table = at.dataframe[0].value
+    check(text, table, at.session_state["seeds"], QUESTIONS[preset], at.session_state["target"])
+    words = next(i.value for i in at.info if i.value.startswith("**What to notice**") and "α =" in i.value)
+    if QUESTIONS[preset] == "identity":
+        assert "0.0 points: they are the same run" in text and table["Final test accuracy (%)"].nunique() == 1
+        assert "lag" not in words and "trail" not in words
+    else:
+        alpha = at.session_state["alpha"]
+        assert f"α = {alpha:g} averages over ≈ {1 / (1 - alpha):,.0f} steps" in words
+        assert "too few seeds to tell" in text and " is better" not in text    # 2 seeds: never a winner
+
+
+def test_the_seed_picker_shows_one_seeds_predictions(root, data_dir):
+    at = train_to_the_end(open_page(root, seeds="2"))
+    at.selectbox(key="seed_view").set_value(1).run()
+    assert not at.exception
+    assert any(h.value == "Test images and each method's guess (seed 1)" for h in at.subheader)
+    assert at.query_params["seed_view"] == "1"

@@ -175,7 +175,7 @@ def test_tampered_cifar_pickle_is_refused_on_the_page_and_runs_nothing(no_cifar,
     at = open_page("images", dataset="cifar10", epochs="1")
     assert not at.exception
     error = " ".join(e.value for e in at.error)
-    assert "CIFAR-10 could not be read, so this page trains on the bundled Digits instead" in error
+    assert "CIFAR-10 could not be read: nothing is trained." in error
     assert "batches.meta was refused: it asks for the unexpected global posix.system, which could run code" in error
     assert not (no_cifar / "pwned.txt").exists()
 
@@ -384,16 +384,16 @@ def test_a_non_finite_test_loss_under_finite_weights_marks_the_run_diverged(batc
     assert all(row["diverged"] and math.isnan(row["test_loss"]) for row in rows) and trainer.done
 
 
-def test_a_cifar_folder_with_bad_contents_falls_back_to_digits_naming_the_file(no_cifar):
+def test_a_cifar_folder_with_bad_contents_trains_nothing_and_names_the_file(no_cifar):
     folder = write_cifar_folder(no_cifar, "cifar10")
     (folder / "data_batch_4").write_bytes(py2_pickle({b"labels": [b"cat"] * 4,
                                                       b"data": np.zeros((4, 3072), np.uint8)}))
     at = open_page("images", dataset="cifar10", epochs="1")
     assert not at.exception
     error = " ".join(e.value for e in at.error)
-    assert "CIFAR-10 could not be read, so this page trains on the bundled Digits instead" in error
+    assert "CIFAR-10 could not be read: nothing is trained." in error
     assert "data_batch_4 does not look like a cifar10 batch" in error
-    assert at.session_state["images::live"].trainer.data.name == "digits"
+    assert "images::live" not in at.session_state and at.button(key="img_use_digits")   # Digits only when asked
 
 
 @dataclasses.dataclass

@@ -4,6 +4,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from conftest import PAGES_DIR
+from page_claims import check, table_means
 from sema_demo.charts.style import METHOD_NAMES
 
 PAGE = str(PAGES_DIR / "toy_datasets.py")
@@ -61,9 +62,9 @@ def test_a_finished_run_shows_results_exports_and_is_remembered():
     runs = at.session_state["trained_runs"]
     (run,) = runs.values()
     assert run.source == "toy" and set(run.models) == set(trainer.runs) and "MLP 2-8-8-2" in run.label
-    # the sentence under the table is built from the numbers in it, whoever wins
-    sentence = at.markdown[-1].value
-    assert "final test accuracy" in sentence and ("tied" in sentence or "winner" in sentence or "best" in sentence)
+    # the sentences under the table are built from the numbers in it, whoever wins
+    sentence = next(m.value for m in at.markdown if m.value.startswith("**The question here"))
+    check(sentence, at.dataframe[0].value, 2, "accuracy", 95)      # tiny sizes: no preset is active
 
 
 def test_play_pause_step_reset_and_stop():
@@ -232,3 +233,111 @@ def test_opening_the_page_draws_before_it_queues_for_training(monkeypatch):
     at = page()
     assert not at.exception and live(at).trainer.epoch >= 1          # it played: it trained in a slot
     assert events[:2] == ["picture", "slot"]
+
+
+# ------------------------------------------------------- every preset: its words agree with its numbers
+
+QUESTIONS = {"High learning rate": "stability", "Horizon too long": "speed", "Spirals with Adam": "speed"}
+
+
+def notice(at: AppTest) -> str:
+    return next(i.value for i in at.info if i.value.startswith("**What to notice**") and "α =" in i.value)
+
+
+@pytest.mark.parametrize("preset", list(QUESTIONS))
+def test_each_presets_sentences_answer_its_question_and_agree_with_the_table(preset):
+    """The real preset (its size and epochs), 5 seeds; trained to the end, then the page drawn once."""
+    at = AppTest.from_file(PAGE, default_timeout=180)
+    at.session_state["seeds"] = 5
+    at.run()
+    at.button(key=f"preset::{preset}").click().run()
+    trainer = live(at).trainer
+    trainer.run()                                                  # to the end (the page's drawing is what is tested)
+    at.run()
+    assert not at.exception and trainer.done
+    text = next(m.value for m in at.markdown if m.value.startswith("**The question here"))
+    table = at.dataframe[0].value
+    target = at.session_state["target"]
+    check(text, table, 5, QUESTIONS[preset], target)
+    words = notice(at)
+    alpha = at.session_state["alpha"]
+    assert f"α = {alpha:g} averages over ≈ {1 / (1 - alpha):,.0f} steps" in words
+    assert f"every {trainer.steps_per_epoch} steps" in words          # switch every epoch
+    if QUESTIONS[preset] == "speed":
+        epochs = table_means(table, f"Epochs to {target}% test accuracy")
+        first = next((m for m in epochs if f"{m} was first on average ({epochs[m]:.1f} epochs)" in words), None)
+        complete = [m for m, cell in zip(table["Method"], table[f"Epochs to {target}% test accuracy"])
+                    if "never" not in str(cell)]
+        if complete:
+            assert first == min(complete, key=epochs.get), (words, table)
+        for m in table["Method"]:
+            if m not in complete:
+                assert m in words.split("did not reach")[0].split(".")[-1], (m, words)
+    else:                                                          # stability: the seed it names fell
+        picker = at.selectbox(key="seed_view")
+        labels = picker.options                                      # as the page labels them
+        if "the deepest fall is" in words:
+            seed = int(words.split("Pick seed ")[1].split(" ")[0])
+            assert any(label.startswith(f"seed {seed} · ") and "fell" in label for label in labels), labels
+        else:
+            assert not any("fell" in label for label in labels), labels
+
+
+def test_the_default_run_with_three_seeds_says_too_few_to_tell():
+    at = finish(page(seeds=3))
+    text = next(m.value for m in at.markdown if m.value.startswith("**The question here"))
+    assert "too few seeds to tell" in text and " is better" not in text and "3 seeds" in text
+
+
+def test_alpha_zero_says_the_methods_coincide_and_nothing_about_a_lag():
+    at = finish(page(alpha=0.0))
+    text = next(m.value for m in at.markdown if m.value.startswith("**The question here"))
+    assert "0.0 points: they are the same run" in text
+    words = " ".join(i.value for i in at.info if i.value.startswith("**What to notice**"))
+    assert "α = 0: no averaging" in words and "trail" not in words and "lag" not in words
+
+
+def test_the_seed_picker_shows_one_seed_and_is_kept_in_the_link():
+    at = finish(page())
+    at.selectbox(key="seed_view").set_value(1).run()
+    assert not at.exception
+    assert any(c.value.startswith("Seed 1 of 2") for c in at.caption)
+    assert at.query_params["seed_view"] == "1" and live(at).trainer.done     # a view change does not retrain
+    specs = [__import__("json").loads(c.proto.spec) for c in at.get("vega_lite_chart")]
+    assert [s["title"] for s in specs] == ["Accuracy, seed 1", "Loss, seed 1"]
+
+
+def test_the_live_speed_paces_the_run():
+    at = page(epochs=40, live_speed=0.5)
+    start, epoch = __import__("time").monotonic(), live(at).trainer.epoch
+    for _ in range(3):
+        at.run()
+    elapsed = __import__("time").monotonic() - start
+    trained = live(at).trainer.epoch - epoch
+    assert 3 <= trained <= 3 + int(elapsed * 0.5) + 1                  # one epoch a run, or what the clock allows
+    fast = page(epochs=40, live_speed=0.0)                                  # as fast as it trains: several per run
+    assert live(fast).trainer.epoch >= 2
+
+
+def test_a_preset_starts_playing_and_reset_stays_paused():
+    at = page()
+    at.button(key="toy::reset").click().run()
+    assert not live(at).playing and live(at).trainer.epoch == 0
+    at.run()
+    assert live(at).trainer.epoch == 0                                  # Reset stays paused
+    at.button(key="preset::Horizon too long").click()
+    for key, value in TINY.items():
+        at.session_state[key] = value
+    at.run()
+    assert live(at).playing and live(at).trainer.epoch >= 1
+
+
+def test_projector_mode_makes_the_curves_tall_and_their_text_large():
+    import json
+
+    from sema_demo.ui import display
+
+    normal = [json.loads(c.proto.spec) for c in page().get("vega_lite_chart")]
+    large = [json.loads(c.proto.spec) for c in page(projector=True).get("vega_lite_chart")]
+    assert [s["height"] for s in normal] == [260, 260] and [s["height"] for s in large] == [416, 416]
+    assert all(s["config"]["axis"]["labelFontSize"] == display.PROJECTOR_FONT["label"] for s in large)

@@ -301,23 +301,22 @@ def test_results_table_is_mean_std_over_seeds_with_epochs_to_target():
                                                                       ("sema", 0): 2, ("sema", 1): 2}
     table = results_table(frame, 0.9).set_index("Method")
     assert table.loc["SGD", "Final test accuracy (%)"] == "80.0 ± 14.1"
-    assert table.loc["SGD", "Epochs to 90% test accuracy"] == "3.0 ± 0.0 (1/2 seeds)"
+    assert table.loc["SGD", "Epochs to 90% test accuracy"] == "3.0 ± 0.0 (1 of 2 seeds; 1 never)"
     assert table.loc["SEMA", "Epochs to 90% test accuracy"] == "3.0 ± 0.0"
 
 
 def test_results_text_never_claims_a_sema_win_it_did_not_measure():
     from sema_demo.charts.training import results_text
 
-    clear = results_text(history({"sgd": [0.80, 0.82], "ema": [0.85, 0.84], "sema": [0.95, 0.96]}), 0.5)
-    assert clear.startswith("**SEMA** has the best final test accuracy")
-    noisy = results_text(history({"sgd": [0.80, 0.90], "sema": [0.86, 0.88]}), 0.5)
-    assert "No clear winner" in noisy and "**SEMA**" not in noisy
-    behind = results_text(history({"sgd": [0.95, 0.96], "sema": [0.80, 0.82]}), 0.5)
-    assert "**SGD** has the best" in behind and "SEMA does not beat SGD" in behind
-    tied = results_text(history({"sgd": [0.9, 0.9], "sema": [0.9, 0.9]}), 0.5)
-    assert "SGD and SEMA are tied (90.0 %)" in tied and "does not beat" not in tied
+    clear = results_text(history({"sgd": [0.80, 0.82, 0.81, 0.80, 0.79], "sema": [0.95, 0.96, 0.94, 0.95, 0.95]}),
+                         0.5)
+    assert "SEMA − SGD final test accuracy (points): +14.6" in clear and "5 seeds): SEMA is better." in clear
+    behind = results_text(history({"sgd": [0.95, 0.96, 0.95, 0.96, 0.97], "sema": [0.80, 0.82, 0.8, 0.81, 0.8]}), 0.5)
+    assert "SGD is better." in behind and "SEMA is better" not in behind
+    two = results_text(history({"sgd": [0.8, 0.9], "sema": [0.95, 0.96]}), 0.5)
+    assert "too few seeds to tell" in two and "is better" not in two
     one_seed = results_text(history({"sgd": [0.8], "sema": [0.9]}), 0.5)
-    assert "with one seed that can be luck" in one_seed
+    assert "(1 seed): too few seeds to tell" in one_seed
 
 
 def test_learning_curves_band_over_seeds_and_mark_switches():

@@ -44,14 +44,16 @@ def _subset(n: int, limit: int) -> np.ndarray:
 
 def boundary_panels(grids: dict[str, np.ndarray | None], data, extent: tuple[float, float, float, float], *,
                     titles: dict[str, str] | None = None, notes: dict[str, str] | None = None,
-                    class_names: list[str] | None = None, panel_inches: float = 4.0) -> Figure:
+                    class_names: list[str] | None = None, panel_inches: float = 4.0,
+                    font_scale: float = 1.0) -> Figure:
     """One panel per method (keys of ``grids``, in order) on a shared extent.
 
     ``titles`` adds a second title line per method (e.g. its test accuracy); ``notes`` writes a
     message across a panel (e.g. "diverged at epoch 4").  A grid of None draws the points only.
+    ``font_scale`` enlarges every text (a projector's back row).
     """
     methods = list(grids)
-    fig = Figure(figsize=(panel_inches * len(methods), panel_inches + 0.9), layout="constrained")
+    fig = Figure(figsize=(panel_inches * len(methods), panel_inches + 0.9 * font_scale), layout="constrained")
     axes = fig.subplots(1, len(methods), squeeze=False)[0]
     n_classes = data.n_classes
     # Class names may be a user's CSV labels: "\$" keeps a "$" literal instead of starting mathtext.
@@ -71,16 +73,17 @@ def boundary_panels(grids: dict[str, np.ndarray | None], data, extent: tuple[flo
         for spine in ax.spines.values():
             spine.set(color=METHOD_COLORS[method], linewidth=2.5)
         ax.set_title(METHOD_NAMES[method] + ("\n" + titles[method] if titles and method in titles else ""),
-                     color=METHOD_COLORS[method], fontsize=13, fontweight="bold")
+                     color=METHOD_COLORS[method], fontsize=13 * font_scale, fontweight="bold")
         if notes and method in notes:
-            ax.text(0.5, 0.5, notes[method], transform=ax.transAxes, ha="center", va="center", fontsize=13,
+            ax.text(0.5, 0.5, notes[method], transform=ax.transAxes, ha="center", va="center", fontsize=13 * font_scale,
                     fontweight="bold", color="#b00020", bbox={"facecolor": "white", "alpha": 0.85,
                                                               "edgecolor": "#b00020"}, zorder=5)
     handles = [Line2D([], [], marker="s", linestyle="", markersize=10, color=CLASS_COLORS[k], label=names[k])
                for k in range(n_classes)]
     handles += [Line2D([], [], marker="o", linestyle="", color="#777777", markeredgecolor="white", label="train"),
                 Line2D([], [], marker="^", linestyle="", color="#777777", markeredgecolor="#111111", label="test")]
-    fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), frameon=False, fontsize=11)
+    fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), frameon=False,
+               fontsize=11 * font_scale)
     return fig
 
 

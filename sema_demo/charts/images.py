@@ -13,17 +13,19 @@ RIGHT, WRONG = "#1b7f3b", "#c0392b"  # green / red: readable on a projector, and
 
 
 def prediction_grid(images: np.ndarray, truth: np.ndarray, predictions: dict[str, np.ndarray],
-                    classes: list[str], columns: int = 8) -> Figure:
+                    classes: list[str], columns: int = 8, font_scale: float = 1.0) -> Figure:
     """Test images (uint8, N×H×W×C) with the true class on top and one ✓/✗ line per method below.
 
-    ``predictions`` maps a method name ("sgd", "ema", "sema", …) to its predicted class indices.
+    ``predictions`` maps a method name ("sgd", "ema", "sema", …) to its predicted class indices;
+    ``font_scale`` enlarges the text (a projector), the images grow with it.
     """
     n = len(images)
     columns = max(1, min(columns, n))
     rows = -(-n // columns)
     methods = list(predictions)
     text_h = 0.22 * len(methods)  # one line per method, below each image (in units of an image's height)
-    fig = Figure(figsize=(1.45 * columns, (1.75 + 1.45 * text_h) * rows), layout="constrained")
+    size = 1.45 * font_scale
+    fig = Figure(figsize=(size * columns, (size + 0.3 * font_scale + size * text_h) * rows), layout="constrained")
     grid = fig.add_gridspec(2 * rows, columns, height_ratios=[1, text_h] * rows)
     gray = images.shape[-1] == 1
     for i in range(n):
@@ -31,14 +33,14 @@ def prediction_grid(images: np.ndarray, truth: np.ndarray, predictions: dict[str
         ax, below = fig.add_subplot(grid[2 * r, c]), fig.add_subplot(grid[2 * r + 1, c])
         ax.imshow(images[i, ..., 0] if gray else images[i], cmap="gray" if gray else None,
                   interpolation="nearest")
-        ax.set_title(_short(classes[truth[i]]), fontsize=12, fontweight="bold", pad=3)
+        ax.set_title(_short(classes[truth[i]]), fontsize=12 * font_scale, fontweight="bold", pad=3)
         for a in (ax, below):
             a.set_axis_off()
         for j, method in enumerate(methods):
             guess = int(predictions[method][i])
             ok = guess == truth[i]
             label = f"{METHOD_NAMES.get(method, method)} {'✓' if ok else '✗'} {_short(classes[guess])}"
-            below.text(0.5, 1 - (j + 0.5) / len(methods), label, ha="center", va="center", fontsize=10,
+            below.text(0.5, 1 - (j + 0.5) / len(methods), label, ha="center", va="center", fontsize=10 * font_scale,
                        color=RIGHT if ok else WRONG)
     return fig
 

@@ -15,13 +15,12 @@ import copy
 from functools import lru_cache
 
 import altair as alt
-import numpy as np
 import pandas as pd
 
-from ..stats import format_mean_std, mean_std
+from ..stats import format_mean_std
+from . import summaries
 from .style import METHOD_COLORS, METHOD_NAMES, method_scale
 
-TIE = 0.05   # differences below this (points of accuracy, or epochs) count as a tie
 CURVES = "curves"   # the name of the curves' dataset in a learning_curves_spec
 KINDS = {"accuracy": ("acc", "accuracy (%)", 100.0), "loss": ("loss", "cross-entropy loss", 1.0)}
 
@@ -59,7 +58,7 @@ def learning_curves(history: pd.DataFrame, kind: str = "accuracy", *, switch_epo
 
 def learning_curves_spec(history: pd.DataFrame, kind: str = "accuracy", *, switch_epochs=(),
                          epochs: int | None = None, height: int = 260,
-                         title: str | None = None) -> dict:
+                         title: str | None = None, fonts: dict[str, int] | None = None) -> dict:
     """The figure of :func:`learning_curves` as a Vega-Lite spec for ``st.vega_lite_chart(spec=…)``.
 
     For pages that redraw it many times a second (live training): the spec depends only on
@@ -67,10 +66,17 @@ def learning_curves_spec(history: pd.DataFrame, kind: str = "accuracy", *, switc
     each redraw only puts in new data (the ``datasets`` entry named ``CURVES``).  Building an
     Altair chart costs ≈ 60 ms of Python, most of it schema validation; on a server shared by
     a classroom that is CPU taken from others.
+
+    ``fonts`` (``{"label", "title", "legend", "header"}`` in px, e.g. the projector's) sizes the text.
     """
     bands, layout = _curve_layout(history, kind, switch_epochs, epochs, height, title)
     spec = copy.deepcopy(_curves_spec(*layout))             # Streamlit edits the spec it is given
     spec.setdefault("datasets", {})[CURVES] = bands
+    if fonts:
+        config = spec.setdefault("config", {})
+        config.setdefault("axis", {}).update(labelFontSize=fonts["label"], titleFontSize=fonts["title"])
+        config.setdefault("legend", {}).update(labelFontSize=fonts["legend"], symbolSize=160)
+        config.setdefault("title", {}).update(fontSize=fonts["header"])
     return spec
 
 
@@ -141,9 +147,9 @@ def results_table(history: pd.DataFrame, threshold: float) -> pd.DataFrame:
     for m in _methods(history):
         runs = reach[reach["method"] == m]
         reached = runs["epoch"].dropna()
-        speed = format_mean_std(reached, digits=1) if len(reached) else "never"
-        if 0 < len(reached) < len(runs):
-            speed += f" ({len(reached)}/{len(runs)} seeds)"
+        speed = format_mean_std(reached, digits=1) if len(reached) else f"never ({len(runs)} seeds)"
+        if 0 < len(reached) < len(runs):      # the mean is over the seeds that got there: say how many
+            speed += f" ({len(reached)} of {len(runs)} seeds; {len(runs) - len(reached)} never)"
         diverged = history[(history["method"] == m) & history["diverged"].astype(bool)]
         rows.append({
             "Method": METHOD_NAMES[m],
@@ -155,58 +161,11 @@ def results_table(history: pd.DataFrame, threshold: float) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _num(x: float) -> str:
-    return f"{x:.1f}" if abs(x) >= 1 else f"{x:.2f}"
-
-
-def _and(names: list[str]) -> str:
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
-
-
-def _compare(values: dict[str, list[float]], higher_is_better: bool, unit: str, level: str, what: str) -> str:
-    """One sentence naming the best method and whether its lead exceeds the seed-to-seed spread
-    (the two methods' standard deviations added)."""
-    stats = {m: mean_std(v) for m, v in values.items() if len(v)}
-    if len(stats) < 2:
-        return ""
-    ranked = sorted(stats, key=lambda m: stats[m][0], reverse=higher_is_better)
-    best, second = ranked[0], ranked[1]
-    gap = abs(stats[best][0] - stats[second][0])
-    if gap < TIE:
-        tied = [METHOD_NAMES[m] for m in ranked if abs(stats[m][0] - stats[best][0]) < TIE]
-        return f"In {what}, {_and(tied)} are tied ({_num(stats[best][0])}{level})."
-    spread = stats[best][1] + stats[second][1]
-    name, runner = METHOD_NAMES[best], METHOD_NAMES[second]
-    if min(len(values[best]), len(values[second])) < 2:
-        return (f"{name} has the best {what} ({_num(gap)} {unit} ahead of {runner}), but with one seed "
-                "that can be luck: add seeds to compare fairly.")
-    if gap > spread:
-        return (f"**{name}** has the best {what}: {_num(gap)} {unit} ahead of {runner}, more than their "
-                f"seed-to-seed spread (± {_num(spread)}).")
-    return (f"No clear winner in {what}: {name} leads {runner} by {_num(gap)} {unit}, within their seed-to-seed "
-            f"spread (± {_num(spread)}).")
-
-
-def results_text(history: pd.DataFrame, threshold: float) -> str:
-    """What the measurements say, worded from the numbers (markdown).  Never claims SEMA wins
-    unless it does by more than the spread over seeds."""
-    if history.empty:
-        return "No epoch has finished yet."
-    finals, reach = final_rows(history), epochs_to_reach(history, threshold)
-    methods = _methods(history)
-    acc = {m: (finals.loc[finals["method"] == m, "test_acc"] * 100).tolist() for m in methods}
-    parts = [_compare(acc, True, "points", " %", "final test accuracy")]
-    complete = {m: reach.loc[reach["method"] == m, "epoch"] for m in methods}
-    speed = {m: v.tolist() for m, v in complete.items() if len(v) and v.notna().all()}
-    if len(speed) >= 2:
-        parts.append(_compare(speed, False, "epochs", " epochs", f"speed to {threshold:.0%} test accuracy"))
-    elif not speed:
-        parts.append(f"No method reached {threshold:.0%} test accuracy in every seed.")
-    best = max((m for m in methods if acc[m]), key=lambda m: np.mean(acc[m]), default=None)
-    if "sema" in methods and best not in (None, "sema") and acc["sema"] and \
-            np.mean(acc[best]) - np.mean(acc["sema"]) >= TIE:
-        parts.append(f"On this setting SEMA does not beat {METHOD_NAMES[best]} in final test accuracy.")
-    return " ".join(p for p in parts if p)
+def results_text(history: pd.DataFrame, threshold: float, question: str = "accuracy",
+                 chance: float | None = None) -> str:
+    """What the measurements say, worded from the numbers (markdown): ``summaries.results_text``,
+    paired intervals and the one verdict rule of ``stats.verdict``, whoever wins."""
+    return summaries.results_text(history, threshold, question, chance)
 
 
 def diverged_notes(history: pd.DataFrame) -> list[str]:

@@ -18,10 +18,11 @@ import numpy as np
 import streamlit as st
 
 from ..charts.images import predicted_classes, prediction_grid
-from ..charts.training import diverged_notes, learning_curves_spec, results_table, results_text
+from ..charts.training import diverged_notes
 from ..datasets import images as image_data
 from ..models import IMAGE_MODEL_NAMES, IMAGE_MODELS
 from ..training import Trainer, TrainConfig
+from . import display, results
 from .common import csv_download, inline_image, plain
 from .runs import TrainedRun, remember_run
 from .training import is_playing
@@ -62,18 +63,24 @@ def choose_images(wanted: str) -> Choice:
         return Choice("digits", wanted, str(err), missing=isinstance(err, image_data.MissingDataError))
 
 
-def missing_data_notice(choice: Choice) -> None:
-    """Explain the fallback to Digits; when the data is missing, the fetch command and a download button."""
+def missing_data_notice(choice: Choice, digits: Mapping[str, Any]) -> None:
+    """When the chosen set cannot be used, say so and train nothing (never Digits in its name):
+    the fetch command and a download button when it is missing, and a button that switches the
+    controls to ``digits`` (the Digits settings, e.g. its own target) for training without it."""
     if choice.problem is None:
         return
     name = image_data.DATASET_NAMES[choice.wanted]
     spec = image_data.CIFAR[choice.wanted]
+    st.button("Use the bundled Digits instead", key="img_use_digits", type="primary",
+              on_click=lambda: st.session_state.update(digits),
+              help="Switch the data set to the 8×8 Digits that ship with the app (and its target accuracy, "
+                   f"{digits.get('target', '')} %); nothing needs downloading.")
     if not choice.missing:     # damaged files: fetching again would keep them, so no button
-        st.error(f"**{name} could not be read, so this page trains on the bundled Digits instead.**\n\n"
-                 f"{plain(choice.problem)}", icon="🚫")
+        st.error(f"**{name} could not be read: nothing is trained.** Delete the files and fetch them again, or "
+                 f"use the bundled Digits.\n\n{plain(choice.problem)}", icon="🚫")
         return
-    st.warning(f"**{name} is not on this computer yet, so this page trains on the bundled Digits instead.** "
-               f"Fetch it once with internet:\n```\n{spec.fetch_command}\n```\nor press the button. Files go to "
+    st.warning(f"**{name} is not on this computer yet: nothing is trained.** Fetch it once with internet:"
+               f"\n```\n{spec.fetch_command}\n```\nor press the download button. Files go to "
                f"`{image_data.data_root()}` (set `${image_data.DATA_ENV}` to use another folder).", icon="📦")
     if not st.button(f"⬇ Download {name} now", key="img_fetch",
                      help=f"Downloads the official {spec.archive} (≈ 170 MB), checks its MD5 and extracts it; "
@@ -151,32 +158,32 @@ def eta_caption(trainer: Trainer) -> str:
     return text + (f" · about {left:,.0f} s left" if not trainer.done and left >= 0.5 else "")
 
 
-def draw(trainer: Trainer, choice: Choice, s: ImageSettings, threshold: float) -> None:
-    """Curves every tick; the results table and the prediction grid once paused or finished."""
+def draw(trainer: Trainer, choice: Choice, s: ImageSettings, threshold: float, question: str,
+         seed: int | None) -> None:
+    """Curves every tick; the results, the notice and the prediction grid once paused or finished."""
     frame, config = trainer.frame(), trainer.config
     playing = is_playing(KEY)
+    chance = 1 / choice.images.n_classes
     st.caption(eta_caption(trainer))
     switches = trainer.switch_epochs() if "sema" in config.methods else ()
-    for col, kind in zip(st.columns(2), ("accuracy", "loss")):
-        col.vega_lite_chart(spec=learning_curves_spec(frame, kind, switch_epochs=switches, epochs=config.epochs,
-                                                      title=f"{kind.capitalize()} per epoch", height=300),
-                            width="stretch")
+    results.curves(frame, seed, switch_epochs=switches, epochs=config.epochs, height=300)
     st.caption("Solid: test set; dashed: training set (without augmentation); band: ± std over seeds; faint "
                "vertical lines: SEMA switches θ ← φ. EMA and SEMA are measured on their averaged weights φ.")
     for note in diverged_notes(frame):
         st.error(note + "; the other runs continue.", icon="💥")
+    results.notice(frame, question, threshold, alpha=s.alpha, switch_steps=s.switch * trainer.steps_per_epoch,
+                   chance=chance, so_far=not trainer.done)
     if frame.empty or playing:
         return
     st.subheader("Results")
-    st.dataframe(results_table(frame, threshold), hide_index=True, width="stretch")
-    st.markdown(results_text(frame, threshold))
+    results.results(frame, threshold, question, chance)
     csv_download(frame, "image_metrics", label="⬇ Metrics (CSV)")
-    prediction_panel(trainer, choice, s)
+    prediction_panel(trainer, choice, s, seed or 0)
 
 
-def prediction_panel(trainer: Trainer, choice: Choice, s: ImageSettings) -> None:
-    st.subheader(f"Test images and each method's guess (seed {trainer.config.seeds[0]})")
-    files = _grid_files(trainer, choice, s)
+def prediction_panel(trainer: Trainer, choice: Choice, s: ImageSettings, seed: int) -> None:
+    st.subheader(f"Test images and each method's guess (seed {seed})")
+    files = _grid_files(trainer, choice, s, seed)
     if files is None:
         st.caption("Every run of this seed diverged: there are no predictions to show.")
         return
@@ -190,16 +197,16 @@ def prediction_panel(trainer: Trainer, choice: Choice, s: ImageSettings) -> None
                           width="stretch")
 
 
-def _grid_files(trainer: Trainer, choice: Choice, s: ImageSettings) -> tuple[bytes, bytes, str] | None:
+def _grid_files(trainer: Trainer, choice: Choice, s: ImageSettings, seed: int) -> tuple[bytes, bytes, str] | None:
     """PNG, SVG and a note for the prediction grid, drawn once per (run, epoch) and kept in the
     session, so other reruns (a download, the X % slider) cost nothing.  Images that some
     method gets wrong come first: they are the ones worth looking at."""
-    key = (id(trainer), trainer.epoch, s)
+    scale = display.font_scale()
+    key = (id(trainer), trainer.epoch, s, seed, scale)
     cached = st.session_state.get(GRID)
     if cached is not None and cached[0] == key:
         return cached[1]
     _, data, _ = st.session_state[BUILT]
-    seed = trainer.config.seeds[0]
     models = trainer.models()
     pool = min(GRID_POOL, len(data.x_test))
     preds = {m: predicted_classes(models[(m, seed)], data.x_test[:pool]) for m in trainer.config.methods
@@ -212,7 +219,7 @@ def _grid_files(trainer: Trainer, choice: Choice, s: ImageSettings) -> tuple[byt
     images = choice.images
     _, test = image_data.subset_indices(images, s.per_class, s.test_size, seed=0)   # the rows of data.x_test
     figure = prediction_grid(images.x_test[test[shown]], truth[shown], {m: p[shown] for m, p in preds.items()},
-                             images.classes)
+                             images.classes, columns=8 if scale == 1 else 4, font_scale=scale)
     files = []
     for fmt in ("png", "svg"):
         buf = io.BytesIO()

@@ -6,6 +6,7 @@ import streamlit as st
 from ..charts.claims import MAP_TITLES, measured_map_chart
 from ..maps import MeasuredMap, cell_count, measured_map
 from ..training import Data, TrainConfig
+from . import display
 from .common import csv_download, what_to_notice
 from .jobs import heavy_job
 
@@ -61,6 +62,6 @@ def measured_map_panel(data: Data, model_fn, base: TrainConfig, target: float, s
                     help="Accuracy: final test accuracy in points (a diverged run counts at chance). Epochs saved: "
                          "how much sooner SEMA reaches the target accuracy (never = one epoch after the end).")
     comparison = VIEWS[view]
-    st.altair_chart(measured_map_chart(result, comparison), width="stretch")
+    display.altair(measured_map_chart(result, comparison))
     what_to_notice(map_text(result, comparison))
     csv_download(result.frame(), "sema_toy_measured_map", "⬇ CSV of the map")

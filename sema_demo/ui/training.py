@@ -7,11 +7,15 @@ stop, and a fragment that trains a little and redraws on every tick.
         st.pyplot(...)
     trainer = live_training("toy", build, draw, settings=(dataset, lr, ...), on_done=remember)
 
-Only the fragment reruns while training plays; it ticks every ``tick_seconds`` and trains
-``epochs / frames`` epochs per tick (at least one), so a run animates in about ``frames``
-pictures.  Where drawing is slow, a tick goes on training for as long as the drawing took,
-up to three times that pace: a slow machine shows fewer pictures rather than spending most
-of its time drawing.  ``budget_seconds`` bounds the training of one tick.  Every run of the fragment advances training, a tick or a
+Only the fragment reruns while training plays.  Its pace is the sidebar's live speed
+(``display.epochs_per_second()``): at s epochs per second it ticks every 1/s seconds (at most
+every ``MIN_TICK``) and trains what the clock says is due since Play, at least one epoch, so
+a run of E epochs lasts about E/s seconds whatever the drawing costs and a collapse late in
+training can be pointed at.  At "as fast as it trains" (None) it ticks every ``tick_seconds``
+and trains ``epochs / frames`` epochs per tick (at least one), so a run animates in about
+``frames`` pictures; where drawing is slow, a tick goes on training for as long as the
+drawing took, up to three times that pace: a slow machine shows fewer pictures rather than
+spending most of its time drawing.  ``budget_seconds`` bounds the training of one tick.  Every run of the fragment advances training, a tick or a
 full rerun alike, so ``AppTest`` (where nothing ticks) drives it with plain reruns.  When
 ``settings`` change mid-run the old run is dropped and a new one starts from epoch 0 in the
 same play state: a slider moved during a lecture restarts cleanly.
@@ -28,7 +32,10 @@ import streamlit as st
 
 from ..engine import EngineError, WorkerLost, new_trainer
 from ..training import Data, Trainer, TrainConfig
+from . import display
 from .jobs import heavy_job
+
+MIN_TICK = 0.2          # seconds: the fastest a paced run redraws (faster speeds train more per tick)
 
 Build = Callable[[], tuple[Data, Callable, TrainConfig]]
 
@@ -43,6 +50,41 @@ class LiveRun:
     playing: bool = False
     reported: bool = False            # on_done already called for this trainer
     lost: str | None = None           # why the run ended early: its worker process stopped
+    clock: tuple[float, int, float] | None = None   # (time, epoch, speed) the paced run counts from
+
+
+def tick_every(speed: float | None, tick_seconds: float) -> float:
+    """Seconds between two ticks of a playing run at ``speed`` epochs/s (None: as fast as it trains)."""
+    return tick_seconds if speed is None else max(1 / speed, MIN_TICK)
+
+
+def epochs_due(live: LiveRun, speed: float, now: float) -> int:
+    """How many epochs a paced tick trains: what the clock since Play (or the last speed change)
+    says is due, and at least one, so that every run of the fragment (AppTest's too) advances."""
+    if live.clock is None or live.clock[2] != speed:
+        live.clock = (now - 1 / speed, live.trainer.epoch, speed)     # the first tick trains one epoch
+    start, epoch0, _ = live.clock
+    return max(1, epoch0 + math.floor((now - start) * speed + 1e-9) - live.trainer.epoch)
+
+
+def _train_tick(live: LiveRun, speed: float | None, drawing: float, frames: int, budget_seconds: float) -> None:
+    """One tick's training: paced by ``speed``, or (None) by ``frames`` and the drawing time."""
+    trainer, epochs = live.trainer, live.trainer.config.epochs
+    start = time.perf_counter()
+    if speed is not None:
+        goal = trainer.epoch + epochs_due(live, speed, time.monotonic())
+        trainer.run_epoch()
+        while not trainer.done and trainer.epoch < goal and time.perf_counter() - start < budget_seconds:
+            trainer.run_epoch()
+        return
+    pace = math.ceil(epochs / frames)
+    goal, cap = trainer.epoch + pace, trainer.epoch + 3 * pace
+    trainer.run_epoch()
+    while not trainer.done and trainer.epoch < cap:
+        elapsed = time.perf_counter() - start
+        if elapsed >= budget_seconds or (trainer.epoch >= goal and elapsed >= drawing):
+            break
+        trainer.run_epoch()
 
 
 def _start(build: Build, settings: Hashable, playing: bool) -> LiveRun:
@@ -95,13 +137,18 @@ def live_training(key: str, build: Build, draw: Callable[[Trainer], None], *, se
     if "sema" in config.methods and config.switch_epochs > config.epochs:
         st.info(f"SEMA switches every {config.switch_epochs} epochs but this run has {config.epochs}: "
                 "no switch happens, so SEMA is exactly EMA here.", icon="ℹ️")
+    if trainer.done:                                # finished (also when trained to the end elsewhere)
+        live.playing = False
     _controls(key, live, build)
     if live.lost is not None:
         st.error(f"{live.lost} Press ↻ Replay to restart it from epoch 0.", icon="🔌")
     playing = live.playing and not trainer.done
+    if not playing:
+        live.clock = None                           # a paced run counts from the next Play
+    speed = display.epochs_per_second()
     page_run = [True]                               # the fragment's next run is the page's own (not a tick)
 
-    @st.fragment(run_every=tick_seconds if playing else None)
+    @st.fragment(run_every=tick_every(speed, tick_seconds) if playing else None)
     def view() -> None:
         if live.playing != playing:                 # play / pause changes the ticking: rerun the page
             st.rerun()
@@ -126,14 +173,7 @@ def live_training(key: str, build: Build, draw: Callable[[Trainer], None], *, se
         with heavy_job("training"), _worker_guard(live):   # a classroom shares the server's cores fairly
             if not first:
                 drawing = drawing_seconds()
-            pace = math.ceil(epochs / frames)
-            start, goal, cap = time.perf_counter(), trainer.epoch + pace, trainer.epoch + 3 * pace
-            trainer.run_epoch()
-            while not trainer.done and trainer.epoch < cap:
-                elapsed = time.perf_counter() - start
-                if elapsed >= budget_seconds or (trainer.epoch >= goal and elapsed >= drawing):
-                    break
-                trainer.run_epoch()
+            _train_tick(live, speed, drawing, frames, budget_seconds)
         if trainer.done:                            # finished: stop ticking, show the final results
             live.playing = False
             st.rerun()
@@ -183,6 +223,12 @@ def _controls(key: str, live: LiveRun, build: Build) -> None:
 def restart(key: str) -> None:
     """Forget the current run: the next rerun builds a fresh one that plays (for presets)."""
     st.session_state.pop(f"{key}::live", None)
+
+
+def current_trainer(key: str) -> Trainer | None:
+    """The trainer of the live run ``key`` (None before its first build, or when the build failed)."""
+    live: LiveRun | None = st.session_state.get(f"{key}::live")
+    return live.trainer if live is not None else None
 
 
 def is_playing(key: str) -> bool:
