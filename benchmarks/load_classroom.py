@@ -65,7 +65,7 @@ from screenshot import BASE_PATH_PROBE, CHROMIUM, CHROMIUM_ARGS, running_server 
 
 GIB = 2 ** 30
 STEP_TIMEOUT = 180.0     # seconds one step of one student may take: a loaded classroom is slow, not broken
-CHARTS = ("vega_lite_chart", "imgs")
+CHARTS = ("vega_lite_chart", "imgs", "bidi_component")   # bidi_component: the browser path player
 FIGURES = ('[data-testid="stMain"] [data-testid="stVegaLiteChart"] svg, '
            '[data-testid="stMain"] [data-testid="stImage"] img')
 FIGURE_DRAWN = f"""() => [...document.querySelectorAll('{FIGURES}')]

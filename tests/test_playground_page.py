@@ -16,7 +16,8 @@ from conftest import PAGES_DIR
 from sema_demo.charts.playground import surface_background
 from sema_demo.landscapes import LANDSCAPES, get_landscape
 from sema_demo.trajectories import simulate
-from sema_demo.ui.playground import PLAY_TOKEN, PLAYER, TABS, config_from_state
+from sema_demo.ui.display import FRAME_PARAMS
+from sema_demo.ui.playground import PLAY_TOKEN, PLAYER, SPEEDS, TABS, config_from_state
 
 PAGE = str(PAGES_DIR / "playground.py")
 PRESETS = ["① Sharp vs flat", "② Hot noise", "③ EMA lags in a valley", "④ α = 0: no averaging"]
@@ -92,7 +93,9 @@ def test_the_player_gets_the_picture_and_the_paths_as_data(page):
     assert paths["SEMA"]["switches"] == sema.switch_steps.tolist() and len(sema.switch_steps) == 20
     np.testing.assert_allclose(paths["SGD"]["x"], sim.paths["sgd"].theta[:, 0], atol=1e-4)
     assert paths["SGD"]["style"] == "live" and paths["EMA"]["live"] is None   # EMA's θ is SGD's path
-    assert data["speed"] == 200 and data["clickable"]     # the live speed: 5 epochs/s × 50 steps ≈ 200 steps/s
+    # the sidebar's default live speed (epochs/s) × 50 steps per epoch, as the nearest of the player's speeds
+    per_second = FRAME_PARAMS["live_speed"].default * 50
+    assert data["speed"] == min(SPEEDS, key=lambda v: abs(np.log(v / per_second))) and data["clickable"]
     assert paths["SEMA"]["live"]["loss"] is not None and paths["EMA"]["live"] is None
 
 

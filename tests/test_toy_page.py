@@ -5,6 +5,7 @@ from streamlit.testing.v1 import AppTest
 
 from conftest import PAGES_DIR
 from page_claims import check, table_means
+from sema_demo import theory
 from sema_demo.charts.style import METHOD_NAMES
 
 PAGE = str(PAGES_DIR / "toy_datasets.py")
@@ -97,8 +98,11 @@ def test_presets_set_the_controls_and_restart_playing(preset):
     lr = {"High learning rate": 0.3, "Horizon too long": 0.05, "Spirals with Adam": 0.01}[preset]
     assert at.session_state["lr"] == lr and live(at).trainer.config.lr == lr
     assert live(at).playing
-    if preset == "Horizon too long":                               # α = 0.99 vs 4 steps per epoch
-        assert "much longer than the switch interval" in " ".join(c.value for c in at.sidebar.caption)
+    if preset == "Horizon too long":                               # the sidebar says what the theory map says
+        captions = " ".join(c.value for c in at.sidebar.caption)
+        k = at.session_state["switch"] * live(at).trainer.steps_per_epoch
+        found = theory.regime_at(at.session_state["alpha"], k)
+        assert "Theory map" in captions and found.sentence() in captions
 
 
 def test_changing_a_control_mid_run_restarts_cleanly():

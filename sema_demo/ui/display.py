@@ -24,7 +24,7 @@ from sema_demo.ui.common import FRAME_PARAMS, Param, bind_url
 SPEED_CHOICES = (0.5, 1.0, 2.0, 5.0, 10.0, 0.0)
 FRAME_PARAMS.update({
     "projector": Param(False),
-    "live_speed": Param(5.0, choices=SPEED_CHOICES),
+    "live_speed": Param(2.0, choices=SPEED_CHOICES),
 })
 
 PROJECTOR_SCALE = 1.6        # chart heights on a projector
