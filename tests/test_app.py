@@ -145,3 +145,17 @@ def test_too_few_seeds_never_call_a_winner():
     assert not at.exception
     answer, _, _ = _numbers(at)
     assert "too few seeds to tell" in answer and "better" not in answer
+
+
+def test_a_page_does_not_inherit_another_pages_values_of_the_same_name():
+    """The playground and the toy page both have `lr`, `alpha`, `noise`, `methods`: after the
+    playground, the toy page opens with its own defaults (its link is clean), not the playground's."""
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    at.switch_page("app_pages/playground.py").run()
+    assert not at.exception and at.session_state["lr"] == 0.02      # the playground's own default
+    at.switch_page("app_pages/toy_datasets.py").run()
+    assert not at.exception
+    toy = {"lr": 0.3, "alpha": 0.95, "noise": 0.3, "methods": ["sgd", "ema", "sema"]}
+    assert {k: at.session_state[k] for k in toy} == toy
+    assert not {"lr", "alpha", "noise", "methods"} & set(at.query_params)

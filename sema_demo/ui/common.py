@@ -29,6 +29,7 @@ MAX_QUERY_LENGTH = 200  # longer query values are ignored outright
 # The shared frame's URL settings (projector mode, live speed: sema_demo.ui.display), kept in every
 # page's link: sync_url writes them beside the page's own parameters.
 FRAME_PARAMS: dict[str, "Param"] = {}
+_PARAM_OWNERS = "url_param_owners"   # session key: {key: the parameter set (page) that bound it last}
 _URL_NOTICES = "url_notices"  # session key: per page (its parameter names), {key: (value used, problem)}
 
 
@@ -108,8 +109,14 @@ def bind_url(params: Mapping[str, Param]) -> None:
     a fragment asking for a full rerun) would otherwise wipe it before anyone read it.
     """
     notices = st.session_state.setdefault(_URL_NOTICES, {}).setdefault(tuple(params), {})
+    # Pages share one session state and some share names (lr, alpha, noise …): a value another
+    # page left under a key is that page's, not this one's, so it is bound again here.
+    owners = st.session_state.setdefault(_PARAM_OWNERS, {})
+    page = tuple(params)
     for key, param in params.items():
-        if key in st.session_state:
+        mine = owners.get(key, page) == page
+        owners[key] = page
+        if key in st.session_state and mine:
             continue
         notices.pop(key, None)
         raw = st.query_params.get(key)
