@@ -136,27 +136,28 @@ class LossSurface:
         fixed = {**self.fixed, **{n: t for n, t in origin.items() if n not in names}}
         coords = coords.to(basis).reshape(len(coords), -1)
         batched = vmap(lambda point: self._mean_loss(point, fixed))
-        out = []
+        out, buffers = [], {}
         with torch.no_grad():
             for chunk in coords.split(self.points_per_pass):
                 flat = torch.addmm(start, chunk, basis)
                 points = {n: piece.view(len(chunk), *origin[n].shape)
                           for n, piece in zip(names, flat.split(sizes, dim=1))}
-                out.append(batched(points) if self._plan is None else self._mlp_losses({**fixed, **points}, len(chunk)))
+                out.append(batched(points) if self._plan is None else
+                           self._mlp_losses({**fixed, **points}, len(chunk), buffers))
         return torch.cat(out).cpu()
 
-    def _mlp_losses(self, state: State, count: int) -> Tensor:
+    def _mlp_losses(self, state: State, count: int, buffers: dict) -> Tensor:
         """The mean loss at ``count`` points of a plain MLP (see ``_mlp_plan``): tensors of ``state``
         with a leading dimension of ``count`` are per point, the others shared."""
         if self.loss_fn is F.cross_entropy:
             # Logits as (points, classes, rows): the loss's softmax then runs along the rows,
             # where it vectorises, not along a handful of classes (it was a third of the time).
             def per_point(xb, yb):
-                logits = _mlp_forward(self._plan, state, xb, count, classes_first=True)
+                logits = _mlp_forward(self._plan, state, xb, count, classes_first=True, buffers=buffers)
                 return F.cross_entropy(logits, yb.expand(count, -1), reduction="none").mean(dim=1)
         else:
             def per_point(xb, yb):
-                return vmap(self.loss_fn, in_dims=(0, None))(_mlp_forward(self._plan, state, xb, count), yb)
+                return vmap(self.loss_fn, in_dims=(0, None))(_mlp_forward(self._plan, state, xb, count, buffers=buffers), yb)
         if len(self.chunks) == 1:
             return per_point(*self.chunks[0])
         total = 0.0
@@ -235,24 +236,42 @@ def _mlp_plan(model: nn.Module) -> list[tuple[str, float, Callable | None]] | No
     return plan or None
 
 
-def _mlp_forward(plan, state: State, x: Tensor, count: int, classes_first: bool = False) -> Tensor:
+def _mlp_forward(plan, state: State, x: Tensor, count: int, classes_first: bool = False,
+                 buffers: dict | None = None) -> Tensor:
     """Outputs (count, rows, classes) of a plain MLP at ``count`` weight points, one ``baddbmm`` per layer;
-    (count, classes, rows) with ``classes_first``."""
+    (count, classes, rows) with ``classes_first``.
+
+    ``buffers`` (a dict kept across the passes of one slice) holds each layer's output buffer, so a pass
+    writes into memory the previous pass already touched instead of freshly mapped pages.
+    """
+    buffers = {} if buffers is None else buffers
+
+    def buffer(key, shape):
+        buf = buffers.get(key)
+        if buf is None or buf.shape[1:] != shape[1:] or len(buf) < shape[0]:
+            buf = buffers[key] = torch.empty(shape, dtype=x.dtype, device=x.device)
+        return buf[:shape[0]]
+
     h = x
     for k, (name, scale, activation) in enumerate(plan):
         w, b = state[f"{name}.weight"], state.get(f"{name}.bias")
+        if w.dim() == 2 and b is not None and b.dim() == 2:   # shared weight, per-point bias
+            w = w.expand(count, *w.shape)
         if classes_first and k == len(plan) - 1:    # the last layer as W·hᵀ + b
             w = w if w.dim() == 3 else w.expand(count, *w.shape)
             h = h.expand(count, *h.shape) if h.dim() == 2 else h
-            h = (torch.baddbmm(b.unsqueeze(-1), w, h.transpose(1, 2), beta=scale, alpha=scale) if b is not None
-                 else torch.bmm(w, h.transpose(1, 2)).mul_(scale))
+            out = buffer((k, h.shape[1]), (count, w.shape[1], h.shape[1]))
+            if b is None:
+                h = torch.bmm(w, h.transpose(1, 2), out=out).mul_(scale)
+            else:
+                h = torch.baddbmm(b.unsqueeze(-1), w, h.transpose(1, 2), beta=scale, alpha=scale, out=out)
         elif w.dim() == 3:                    # per-point weights (count, out, in)
             h = h.expand(count, *h.shape) if h.dim() == 2 else h
+            out = buffer((k, h.shape[1]), (count, h.shape[1], w.shape[1]))
             if b is None:
-                h = torch.bmm(h, w.transpose(1, 2))
-                h = h.mul_(scale) if scale != 1 else h
+                h = torch.bmm(h, w.transpose(1, 2), out=out).mul_(scale)
             else:
-                h = torch.baddbmm(b.unsqueeze(-2), h, w.transpose(1, 2), beta=scale, alpha=scale)
+                h = torch.baddbmm(b.unsqueeze(-2), h, w.transpose(1, 2), beta=scale, alpha=scale, out=out)
         else:                                 # shared weights: one matmul over all points and rows
             flat = h.reshape(-1, h.shape[-1])
             flat = (torch.addmm(b, flat, w.t(), beta=scale, alpha=scale) if b is not None
