@@ -133,7 +133,8 @@ def dense_pass(kernels: list[tuple[str, int, int]], rows: int, device="cpu", var
             steps.append(partial(torch.mm, a, w, out=out))
         elif variant is not None:
             choices = list(ACTIVATION_KERNELS[kind].values())
-            steps.append(partial(choices[min(variant, len(choices) - 1)], torch.randn(rows, k, generator=gen).to(device)))
+            data = torch.randn(rows, k, generator=gen).to(device)
+            steps.append(partial(choices[min(variant, len(choices) - 1)], data))
 
     def run() -> None:
         for step in steps:

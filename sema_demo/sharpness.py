@@ -157,7 +157,8 @@ class LossSurface:
                 return F.cross_entropy(logits, yb.expand(count, -1), reduction="none").mean(dim=1)
         else:
             def per_point(xb, yb):
-                return vmap(self.loss_fn, in_dims=(0, None))(_mlp_forward(self._plan, state, xb, count, buffers=buffers), yb)
+                outputs = _mlp_forward(self._plan, state, xb, count, buffers=buffers)
+                return vmap(self.loss_fn, in_dims=(0, None))(outputs, yb)
         if len(self.chunks) == 1:
             return per_point(*self.chunks[0])
         total = 0.0

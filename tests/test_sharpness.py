@@ -267,5 +267,6 @@ def test_global_average_pooling_is_batched_without_a_fallback_and_gives_the_same
         grid = S.slice_2d(surface, d1, d2, torch.linspace(-0.5, 0.5, 3))
     probe = small_cnn(in_channels=1, n_classes=3, width=4).eval()
     for i, a in enumerate((-0.5, 0.0, 0.5)):
-        probe.load_state_dict({**model.state_dict(), **{n: w + a * d1[n] - 0.5 * d2[n] for n, w in surface.params.items()}})
+        moved = {n: w + a * d1[n] - 0.5 * d2[n] for n, w in surface.params.items()}
+        probe.load_state_dict({**model.state_dict(), **moved})
         assert grid[i, 0].item() == pytest.approx(F.cross_entropy(probe(x), y).item(), rel=1e-5)
