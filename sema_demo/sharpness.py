@@ -64,7 +64,9 @@ State = dict[str, Tensor]
 LossFn = Callable[[Tensor, Tensor], Tensor]   # (outputs, targets) -> mean loss
 # Floats in the widest activation of one pass: on a CPU small enough (1 MiB) that a pass's activations stay
 # in the L2 cache and its buffers are reused instead of being paged in afresh (larger passes ran slower than
-# the point-by-point loop, benchmarks/bench_sharpness.py); large on an accelerator, where fewer, bigger kernels win.
+# the point-by-point loop, benchmarks/bench_sharpness.py; for the Image page's CNN, whose pass is then one
+# point, 2 or 4 points per pass through vmap's grouped convolutions took 1.3-1.7x as long on the 21x21
+# surface of benchmarks/bench_paths.py); large on an accelerator, where fewer, bigger kernels win.
 ACTIVATION_BUDGET = {"cpu": 2 ** 18, "accelerator": 2 ** 25}
 
 
