@@ -107,7 +107,7 @@ def main() -> None:
     looped = loop_slice(model_fn, surface, d1, d2, offsets, x, y)
     worst_gap = float((batched - looped).abs().max() / looped.abs().max())
     print(f"# {steps}×{steps} slice: batched and loop agree to {worst_gap:.1e} (relative); "
-          f"{surface.points_per_pass} points per vmapped pass", flush=True)
+          f"{surface.points_per_pass} points per batched pass", flush=True)
     kernels = dense_kernels(surface.model, x)
     points, per_pass = steps * steps, surface.points_per_pass
     passes = -(-points // per_pass)
