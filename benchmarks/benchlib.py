@@ -17,6 +17,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 
 import torch
 
@@ -85,3 +86,57 @@ class Report:
         if check and self.misses:
             print(f"# MISS: {', '.join(self.misses)}", file=sys.stderr)
             sys.exit(1)
+
+
+def dense_kernels(model: torch.nn.Module, x1: torch.Tensor) -> list[tuple[str, int, int]]:
+    """The dense kernels of one forward pass of an MLP, in order: ("mm", in, out) per Linear and
+    (activation class name, width, 0) per activation module."""
+    kernels: list[tuple[str, int, int]] = []
+
+    def record(module, _inputs, output):
+        kernels.append(("mm", module.in_features, module.out_features) if isinstance(module, torch.nn.Linear)
+                       else (type(module).__name__, output.shape[-1], 0))
+
+    hooks = [m.register_forward_hook(record) for m in model.modules()
+             if isinstance(m, (torch.nn.Linear, torch.nn.Tanh, torch.nn.ReLU, torch.nn.Sigmoid))]
+    with torch.no_grad():
+        model.eval()(x1[:1])
+    for hook in hooks:
+        hook.remove()
+    return kernels
+
+
+def matmul_flops(kernels: list[tuple[str, int, int]], rows: int) -> int:
+    """2·m·n·k summed over the Linear layers of one forward pass on ``rows`` inputs."""
+    return sum(2 * rows * k * n for kind, k, n in kernels if kind == "mm")
+
+
+# Each activation as plain in-place torch kernels: torch's own, and the cheaper exact rewrite where one
+# exists (tanh x = 2·σ(2x) − 1, the doubling folded into the matmul's alpha).  A reference takes the faster.
+ACTIVATION_KERNELS = {
+    "Tanh": {"torch.tanh_": torch.Tensor.tanh_, "2·sigmoid_−1": lambda t: t.sigmoid_().mul_(2).sub_(1)},
+    "ReLU": {"torch.relu_": torch.Tensor.relu_},
+    "Sigmoid": {"torch.sigmoid_": torch.Tensor.sigmoid_},
+}
+
+
+def dense_pass(kernels: list[tuple[str, int, int]], rows: int, device="cpu", variant: int | None = 0):
+    """One pass's work on ``rows`` inputs as dense kernels into preallocated buffers: a ``torch.mm`` per
+    Linear and the ``variant``-th kernel of ACTIVATION_KERNELS per activation (the last one when there are
+    fewer; ``None``: no activations, matmuls alone)."""
+    gen = torch.Generator().manual_seed(0)
+    steps = []
+    for kind, k, n in kernels:
+        if kind == "mm":
+            a, w = torch.randn(rows, k, generator=gen).to(device), torch.randn(k, n, generator=gen).to(device)
+            out = torch.empty(rows, n, device=device)
+            steps.append(partial(torch.mm, a, w, out=out))
+        elif variant is not None:
+            choices = list(ACTIVATION_KERNELS[kind].values())
+            data = torch.randn(rows, k, generator=gen).to(device)
+            steps.append(partial(choices[min(variant, len(choices) - 1)], data))
+
+    def run() -> None:
+        for step in steps:
+            step()
+    return run

@@ -28,7 +28,12 @@ Conventions
   only on the seed and the parameter shapes, so every method of one architecture is
   probed along the *same* seeded directions (each normalised to its own filters).
 * **Batched evaluation.** Many weight points are evaluated at once with
-  ``torch.func.functional_call`` under ``torch.vmap`` (no Python loop over points).
+  ``torch.func.functional_call`` under ``torch.vmap`` (no Python loop over points).  A plain
+  MLP (an ``nn.Sequential`` of Linear layers and Tanh/ReLU/Sigmoid) takes a direct path
+  instead: one ``baddbmm`` per layer over all points of a pass, activations in place, tanh as
+  2·σ(2x) − 1 (the same function to float rounding, ≈ 5× cheaper than ``torch.tanh`` on a
+  CPU, where the slice is activation-bound).  Adaptive average pooling to 1×1 is evaluated as
+  a mean over H and W (the same numbers; vmap has no batching rule for the former).
 * **Hessian.** Hessian-vector products by double backpropagation (Pearlmutter, 1994),
   summed over data chunks; the top eigenvalue comes from power iteration, the trace
   from Hutchinson's estimator with Rademacher vectors.  Written here from the
@@ -59,7 +64,9 @@ State = dict[str, Tensor]
 LossFn = Callable[[Tensor, Tensor], Tensor]   # (outputs, targets) -> mean loss
 # Floats in the widest activation of one pass: on a CPU small enough (1 MiB) that a pass's activations stay
 # in the L2 cache and its buffers are reused instead of being paged in afresh (larger passes ran slower than
-# the point-by-point loop, benchmarks/bench_sharpness.py); large on an accelerator, where fewer, bigger kernels win.
+# the point-by-point loop, benchmarks/bench_sharpness.py; for the Image page's CNN, whose pass is then one
+# point, 2 or 4 points per pass through vmap's grouped convolutions took 1.3-1.7x as long on the 21x21
+# surface of benchmarks/bench_paths.py); large on an accelerator, where fewer, bigger kernels win.
 ACTIVATION_BUDGET = {"cpu": 2 ** 18, "accelerator": 2 ** 25}
 
 
@@ -82,6 +89,8 @@ class LossSurface:
             raise ValueError(f"need the same, non-zero number of inputs and targets, got {len(x)} and {len(y)}")
         self.model = copy.deepcopy(model).eval()
         self.model.requires_grad_(False)
+        _swap_global_pools(self.model)
+        self._plan = _mlp_plan(self.model)
         device = next(self.model.parameters()).device
         self.loss_fn = loss_fn
         self.n = len(x)
@@ -129,14 +138,35 @@ class LossSurface:
         fixed = {**self.fixed, **{n: t for n, t in origin.items() if n not in names}}
         coords = coords.to(basis).reshape(len(coords), -1)
         batched = vmap(lambda point: self._mean_loss(point, fixed))
-        out = []
+        out, buffers = [], {}
         with torch.no_grad():
             for chunk in coords.split(self.points_per_pass):
                 flat = torch.addmm(start, chunk, basis)
                 points = {n: piece.view(len(chunk), *origin[n].shape)
                           for n, piece in zip(names, flat.split(sizes, dim=1))}
-                out.append(batched(points))
+                out.append(batched(points) if self._plan is None else
+                           self._mlp_losses({**fixed, **points}, len(chunk), buffers))
         return torch.cat(out).cpu()
+
+    def _mlp_losses(self, state: State, count: int, buffers: dict) -> Tensor:
+        """The mean loss at ``count`` points of a plain MLP (see ``_mlp_plan``): tensors of ``state``
+        with a leading dimension of ``count`` are per point, the others shared."""
+        if self.loss_fn is F.cross_entropy:
+            # Logits as (points, classes, rows): the loss's softmax then runs along the rows,
+            # where it vectorises, not along a handful of classes (it was a third of the time).
+            def per_point(xb, yb):
+                logits = _mlp_forward(self._plan, state, xb, count, classes_first=True, buffers=buffers)
+                return F.cross_entropy(logits, yb.expand(count, -1), reduction="none").mean(dim=1)
+        else:
+            def per_point(xb, yb):
+                outputs = _mlp_forward(self._plan, state, xb, count, buffers=buffers)
+                return vmap(self.loss_fn, in_dims=(0, None))(outputs, yb)
+        if len(self.chunks) == 1:
+            return per_point(*self.chunks[0])
+        total = 0.0
+        for xb, yb in self.chunks:
+            total = total + per_point(xb, yb) * len(xb)
+        return total / self.n
 
     def hvp(self, vectors: Tensor) -> Tensor:
         """Hessian-vector products H·v of the loss w.r.t. the parameters, for rows v of ``vectors``.
@@ -165,6 +195,94 @@ class LossSurface:
     @property
     def n_params(self) -> int:
         return sum(p.numel() for p in self.params.values())
+
+
+class _GlobalMean(nn.Module):
+    """``AdaptiveAvgPool2d(1)`` as a mean over H and W: the same numbers, and vmap batches it
+    (for the pooling op it has no batching rule and falls back on a loop over points)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.mean(dim=(-2, -1), keepdim=True)
+
+
+def _swap_global_pools(model: nn.Module) -> None:
+    for parent in list(model.modules()):
+        for name, child in parent.named_children():
+            if type(child) is nn.AdaptiveAvgPool2d and child.output_size in (1, (1, 1)):
+                setattr(parent, name, _GlobalMean())
+
+
+def _tanh_(h: Tensor) -> Tensor:
+    """tanh in place, for a tensor already doubled: 2·σ(h) − 1 = tanh(h/2)."""
+    return h.sigmoid_().mul_(2).sub_(1)
+
+
+_ELEMENTWISE = {nn.ReLU: (1.0, torch.relu_), nn.Sigmoid: (1.0, torch.sigmoid_), nn.Tanh: (2.0, _tanh_)}
+
+
+def _mlp_plan(model: nn.Module) -> list[tuple[str, float, Callable | None]] | None:
+    """For an ``nn.Sequential`` of Linear layers, each followed by at most one Tanh/ReLU/Sigmoid:
+    (Linear's name, the scale its output gets, the in-place activation or None) per layer; else None.
+
+    The scale folds tanh's inner doubling (tanh x = 2·σ(2x) − 1) into the layer's matmul.
+    """
+    if type(model) is not nn.Sequential:
+        return None
+    plan: list[tuple[str, float, Callable | None]] = []
+    for name, module in model.named_children():
+        if type(module) is nn.Linear:
+            plan.append((name, 1.0, None))
+        elif type(module) in _ELEMENTWISE and plan and plan[-1][2] is None:
+            plan[-1] = (plan[-1][0], *_ELEMENTWISE[type(module)])
+        else:
+            return None
+    return plan or None
+
+
+def _mlp_forward(plan, state: State, x: Tensor, count: int, classes_first: bool = False,
+                 buffers: dict | None = None) -> Tensor:
+    """Outputs (count, rows, classes) of a plain MLP at ``count`` weight points, one ``baddbmm`` per layer;
+    (count, classes, rows) with ``classes_first``.
+
+    ``buffers`` (a dict kept across the passes of one slice) holds each layer's output buffer, so a pass
+    writes into memory the previous pass already touched instead of freshly mapped pages.
+    """
+    buffers = {} if buffers is None else buffers
+
+    def buffer(key, shape):
+        buf = buffers.get(key)
+        if buf is None or buf.shape[1:] != shape[1:] or len(buf) < shape[0]:
+            buf = buffers[key] = torch.empty(shape, dtype=x.dtype, device=x.device)
+        return buf[:shape[0]]
+
+    h = x
+    for k, (name, scale, activation) in enumerate(plan):
+        w, b = state[f"{name}.weight"], state.get(f"{name}.bias")
+        if w.dim() == 2 and b is not None and b.dim() == 2:   # shared weight, per-point bias
+            w = w.expand(count, *w.shape)
+        if classes_first and k == len(plan) - 1:    # the last layer as W·hᵀ + b
+            w = w if w.dim() == 3 else w.expand(count, *w.shape)
+            h = h.expand(count, *h.shape) if h.dim() == 2 else h
+            out = buffer((k, h.shape[1]), (count, w.shape[1], h.shape[1]))
+            if b is None:
+                h = torch.bmm(w, h.transpose(1, 2), out=out).mul_(scale)
+            else:
+                h = torch.baddbmm(b.unsqueeze(-1), w, h.transpose(1, 2), beta=scale, alpha=scale, out=out)
+        elif w.dim() == 3:                    # per-point weights (count, out, in)
+            h = h.expand(count, *h.shape) if h.dim() == 2 else h
+            out = buffer((k, h.shape[1]), (count, h.shape[1], w.shape[1]))
+            if b is None:
+                h = torch.bmm(h, w.transpose(1, 2), out=out).mul_(scale)
+            else:
+                h = torch.baddbmm(b.unsqueeze(-2), h, w.transpose(1, 2), beta=scale, alpha=scale, out=out)
+        else:                                 # shared weights: one matmul over all points and rows
+            flat = h.reshape(-1, h.shape[-1])
+            flat = (torch.addmm(b, flat, w.t(), beta=scale, alpha=scale) if b is not None
+                    else torch.mm(flat, w.t()).mul_(scale))
+            h = flat.view(*h.shape[:-1], w.shape[0])
+        if activation is not None:
+            h = activation(h)
+    return h if h.dim() == 3 else h.expand(count, *h.shape)
 
 
 def _widest_activation(model: nn.Module, x1: Tensor) -> int:

@@ -222,3 +222,51 @@ def test_summary_says_so_when_the_averaged_method_is_not_flatter_and_ignores_see
     assert "λ_max 3 vs 2 (sharper)" in ema and "loss 0.2 vs 0.1 (shallower)" in ema
     assert sema.startswith("**SEMA** vs SGD: flatter on all three measures") and "(deeper)" in sema
     assert swa.count("within seed spread") == 4
+
+
+# ---------------------------------------------------------------- the direct MLP path and the pooling swap
+
+def _reference_losses(model, x, y, loss_fn, coords, directions):
+    """Each point by functional_call on the untouched model, one at a time."""
+    base = {n: t.detach() for n, t in model.named_parameters()}
+    out = []
+    for row in coords:
+        state = {n: w + sum(c * d[n] for c, d in zip(row, directions) if n in d) for n, w in base.items()}
+        out.append(loss_fn(torch.func.functional_call(model.eval(), state, (x,)), y))
+    return torch.stack(out)
+
+
+@pytest.mark.parametrize("activation", ["tanh", "relu", "sigmoid"])
+def test_the_direct_mlp_path_matches_functional_call(activation):
+    torch.manual_seed(3)
+    model = mlp(2, (16, 8), 3, activation)
+    model[2].bias = None                                  # a layer without bias
+    x = torch.randn(50, 2, generator=torch.Generator().manual_seed(4))
+    y = torch.arange(50) % 3
+    coords = torch.randn(11, 2, generator=torch.Generator().manual_seed(5))
+    brier = lambda o, t: F.mse_loss(o.softmax(-1), F.one_hot(t, 3).float())  # noqa: E731
+    for loss_fn in (F.cross_entropy, brier):   # the default and another mean loss (through vmap)
+        surface = S.LossSurface(model, x, y, loss_fn, batch_size=16, points_per_pass=4)
+        assert surface._plan is not None, "a plain MLP takes the direct path"
+        full = S.random_directions(surface.params, 2, seed=6)
+        part = [{"2.weight": d["2.weight"], "4.bias": d["4.bias"] + 0.3} for d in full]   # the rest shared
+        for directions in (full, part):
+            torch.testing.assert_close(surface.losses(coords, directions),
+                                       _reference_losses(model, x, y, loss_fn, coords, directions),
+                                       rtol=2e-5, atol=2e-6)
+
+
+def test_global_average_pooling_is_batched_without_a_fallback_and_gives_the_same_losses():
+    import warnings
+    model, x, y = cnn_with_statistics(1)
+    surface = S.LossSurface(model, x, y, points_per_pass=3)
+    assert surface._plan is None and not any(isinstance(m, nn.AdaptiveAvgPool2d) for m in surface.model.modules())
+    d1, d2 = S.random_directions(surface.params, 2, seed=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                    # vmap warns when it falls back on a loop
+        grid = S.slice_2d(surface, d1, d2, torch.linspace(-0.5, 0.5, 3))
+    probe = small_cnn(in_channels=1, n_classes=3, width=4).eval()
+    for i, a in enumerate((-0.5, 0.0, 0.5)):
+        moved = {n: w + a * d1[n] - 0.5 * d2[n] for n, w in surface.params.items()}
+        probe.load_state_dict({**model.state_dict(), **moved})
+        assert grid[i, 0].item() == pytest.approx(F.cross_entropy(probe(x), y).item(), rel=1e-5)
