@@ -82,6 +82,9 @@ html, body, [data-testid="stAppViewContainer"] { font-size: 20px; }
 [data-testid="stMetricLabel"] p { font-size: 1.15rem !important; }
 [data-testid="stMetricValue"] { font-size: 2.4rem !important; }
 [data-testid="stTable"] td, [data-testid="stTable"] th { font-size: 1.1rem !important; }
+/* button and navigation labels wrap instead of ending in "…" */
+[data-testid^="stBaseButton"] p {
+  white-space: normal !important; overflow: visible !important; text-overflow: clip !important; }
 """
 # A components-v2 element with only a fixed stylesheet, not isolated in a shadow root, so its
 # rules reach the page: no raw HTML, nothing fetched, no user text in it.

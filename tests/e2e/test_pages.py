@@ -14,6 +14,7 @@ import pytest
 from harness import (EXCEPTION, PAGES, TIMEOUT_MS, browser, content, nudge, screenshot,  # noqa: F401
                      server, slider, visit, wait_for_change, wait_for_text)
 from screenshot import wait_until_idle
+from sema_demo.ui.home import PARAMS as HOME_PARAMS
 
 pytestmark = pytest.mark.e2e
 
@@ -22,6 +23,9 @@ PICTURE = '[data-testid="stImage"]'
 PLAYER = '[data-testid="stBidiComponentIsolated"]'   # the playground's path player (a components-v2 element)
 PROGRESS = '[data-testid="stProgress"]'
 METRIC = '[data-testid="stMetric"]'
+# Home's α slider: its default and the next choice (what one press of → moves it to).
+HOME_ALPHA = HOME_PARAMS["home_alpha"].default
+NEXT_ALPHA = HOME_PARAMS["home_alpha"].choices[list(HOME_PARAMS["home_alpha"].choices).index(HOME_ALPHA) + 1]
 FIGURE = {"toy": PICTURE, "images": CHART}   # what a training page redraws: decision panels, curves
 
 
@@ -62,12 +66,12 @@ def test_home_alpha_slider_redraws_the_walk_and_lands_in_the_url(browser, server
         wait_until_idle(page, timeout_ms=TIMEOUT_MS)
         before = content(page.locator(CHART).first)
         thumb = slider(page, "EMA momentum α (decay)")
-        nudge(thumb)                                   # 0.98 -> 0.99
+        nudge(thumb)                                   # the default α -> the next choice
         wait_for_change(page, CHART, before)
-        assert thumb.get_attribute("aria-valuetext").startswith("0.99")
-        page.wait_for_url(re.compile(r"home_alpha=0\.99"))
+        assert thumb.get_attribute("aria-valuetext").startswith(f"{NEXT_ALPHA:g}")
+        page.wait_for_url(re.compile(rf"home_alpha={re.escape(str(NEXT_ALPHA))}"))
         wait_until_idle(page, timeout_ms=TIMEOUT_MS)
-        screenshot(page, "home_alpha_0.99")
+        screenshot(page, f"home_alpha_{NEXT_ALPHA:g}")
 
 
 @pytest.mark.parametrize("path", TRAINING)
@@ -96,11 +100,11 @@ def test_landscape_clip_slider_redraws_the_slices(browser, server):
     with visit(browser, f"{server.url}/landscape") as page:
         wait_until_idle(page, timeout_ms=TIMEOUT_MS)   # trains the quick default and measures it
         before = content(page.locator(CHART).first)
-        nudge(slider(page, "Colour/axis clip (loss)"), "ArrowLeft")   # 5 -> 2
+        nudge(slider(page, "Colour/axis clip (loss)"))               # auto -> 0.5
         wait_for_change(page, CHART, before)
-        page.wait_for_url(re.compile(r"clip=2\.0"))
+        page.wait_for_url(re.compile(r"clip=0\.5"))
         wait_until_idle(page, timeout_ms=TIMEOUT_MS)
-        screenshot(page, "landscape_clip_2")
+        screenshot(page, "landscape_clip_0.5")
 
 
 def test_theory_learning_rate_slider_changes_the_numbers(browser, server):
@@ -162,7 +166,7 @@ def test_a_hostile_link_is_explained_and_never_runs_a_script(browser, server):
         wait_until_idle(page, timeout_ms=TIMEOUT_MS)
         warning = page.locator('[data-testid="stAlert"]').filter(has_text="could not be used").inner_text()
         assert "could not be used" in warning and "home_epoch" in warning
-        assert slider(page, "EMA momentum α (decay)").get_attribute("aria-valuetext").startswith("0.98")
+        assert slider(page, "EMA momentum α (decay)").get_attribute("aria-valuetext").startswith(f"{HOME_ALPHA:g}")
         assert page.locator("script:has-text('alert(1)')").count() == 0
         screenshot(page, "home_hostile_link")
 
