@@ -132,6 +132,8 @@ def _fsdp_worker(rank: int, rendezvous: str, out: str) -> None:
         torch.save({"theta": theta, "phi": phi, "shard_rows": shard_rows, "has_module": has_module,
                     "state_kept": state_kept, "restored": restored,
                     "keys": sorted(sema.state_dict()["module"])}, os.path.join(out, f"fsdp{rank}.pt"))
+        dist.barrier()      # both ranks done with every collective before the group goes (a loaded
+                            # machine once aborted a rank that tore down while its peer still sent)
     finally:
         dist.destroy_process_group()
 
