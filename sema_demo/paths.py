@@ -193,11 +193,13 @@ class PathRecorder:
         start = self._start = stage.clone()
         slots = max(1, min(self.capacity, self.CHUNK_BYTES // max(1, 2 * m)))
         self._buffer = torch.empty(slots, m, device=device, dtype=torch.float16)
-        # Offsets in pieces below PyTorch's parallel grain: a copy this size gains nothing from a
-        # second thread, and on a busy machine waiting for one costs milliseconds.
+        # The offset in place in float32, then a plain copy to float16 (a subtraction writing float16
+        # directly takes a slow casting path); in pieces below PyTorch's parallel grain, since a copy
+        # this size gains nothing from a second thread, and on a busy machine waiting for one costs
+        # milliseconds.
         if m <= GRAIN:
             self._slots = list(self._buffer)
-            self._offset = lambda row: torch.sub(stage, start, out=row)
+            self._offset = lambda row: (stage.sub_(start), row.copy_(stage))
         else:
             self._slots = [row.split(GRAIN) for row in self._buffer]
             stage_parts, start_parts = stage.split(GRAIN), start.split(GRAIN)
