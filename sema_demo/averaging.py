@@ -337,7 +337,8 @@ class _TensorPairs:
                 continue
             for avg_chunk, live_chunk in _chunks(avg, live, CPU_MIXED_CHUNK if cpu else MIXED_CHUNK):
                 self.plan.append((avg_chunk, live_chunk, self._scratch_views(avg_chunk)))
-        self.storage = [t.data_ptr() for _, live in self.averaged for t in live]
+        split = any(len(a) != len(b) for (a, _), (b, _) in zip(self.averaged, self.pieces))
+        self.storage = [t.data_ptr() for _, live in self.averaged for t in live] if split else None
 
     def check_live(self) -> None:
         """Raise ValueError when θ's tensors are no longer the ones φ was paired with (the full
@@ -387,8 +388,8 @@ class _TensorPairs:
         self.copy_buffers()
 
     def _check_storage(self) -> None:
-        if self.storage != [t.data_ptr() for _, live in self.averaged for t in live]:
-            self._plan()                             # θ's storage was swapped (``p.data = …``): new views
+        if self.storage is not None and self.storage != [t.data_ptr() for _, live in self.averaged for t in live]:
+            self._plan()                             # θ's storage was swapped (``p.data = …``): new pieces
 
     def _scratch_views(self, like: list[torch.Tensor]) -> list[torch.Tensor]:
         """Views of one reused buffer shaped like ``like`` (φ's dtype and device)."""
