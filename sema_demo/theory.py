@@ -657,7 +657,7 @@ def _column_powers(X0: np.ndarray, M: _Squares, count: int) -> np.ndarray:
 
 
 def _phi_loss(step: _Squares, switch: np.ndarray | None, K: int, steps: int, read: np.ndarray,
-              start: np.ndarray, cells: int) -> np.ndarray:
+              start: np.ndarray, cells: int, shared: dict | None = None) -> np.ndarray:
     """½ Σ h·E[φ²] at steps 1 … steps of each cell, (cells, steps), switching θ ← φ after
     every K-th step (``switch`` the switch as row indices: S·M = M[switch]; None: never);
     ``step`` holds the powers of Ĝ.
@@ -672,26 +672,43 @@ def _phi_loss(step: _Squares, switch: np.ndarray | None, K: int, steps: int, rea
 
     Rows are (D, rows, 7) and starts columns (D, 7, starts): the loss of every (start, row)
     pair of a cell is then one matrix product over (coordinate, entry).
+
+    The rows r·Ĝʲ, j = 1 … B, are the same for EMA and SEMA of one column: ``shared`` (a dict
+    passed to both calls) keeps them, and their product layout, for the second call.
     """
     D = len(read)
     dim = D // cells
     B = 1 << (max(1, steps).bit_length() // 2)          # ≈ √steps; powers of two make Ĝᴮ and (S·Ĝᴷ)ᴸ squares
+    shared = {} if shared is None else shared
+    if "rows" not in shared:
+        shared["rows"] = _right_powers(read, step, B + 1)[:, 1:, 0]                  # r·Ĝʲ, j = 1 … B
+
+    def layout(rows: np.ndarray) -> np.ndarray:                                    # (cells, rows, dim · 7)
+        return rows.reshape(cells, dim, -1, 7).transpose(0, 2, 1, 3).reshape(cells, -1, dim * 7)
+
+    def base_layout() -> np.ndarray:
+        if "right" not in shared:
+            shared["right"] = layout(shared["rows"])
+        return shared["right"]
+
     if switch is None or K <= B:
         period = step.of_power(B) if switch is None else _Squares(step.power(K)[:, switch])   # Ĝᴮ or S·Ĝᴷ
         K = B if switch is None else K
         L = 1 << (-(-B // K) - 1).bit_length()
-        rows = _right_powers(_right_powers(read, step, K + 1)[:, 1:, 0], period, L).reshape(D, L * K, 7)
+        if K == B and L == 1:                                     # the rows r·Ĝʲ themselves
+            right = base_layout()
+        else:
+            right = layout(_right_powers(shared["rows"][:, :K], period, L).reshape(D, L * K, 7))
         starts = _column_powers(start, period.of_power(L), -(-steps // (L * K)))[..., 0]
         order, keep = (0, 2, 1), slice(0, steps)                  # (cells, starts, rows): time order
     else:
         M, periods = -(-K // B), -(-steps // K)
-        rows = _right_powers(read, step, B + 1)[:, 1:, 0]
+        right = base_layout()
         outer = _column_powers(start, _Squares(step.power(K)[:, switch]), periods)[..., 0]
         starts = _column_powers(outer, step.of_power(B), M).reshape(D, 7, M * periods)    # (m, n)
         offset = (np.arange(M)[:, None] * B + np.arange(1, B + 1)[None, :]).ravel()     # within a period
         keep = np.flatnonzero(np.tile(offset <= K, periods))[:steps]
         order = None
-    right = rows.reshape(cells, dim, -1, 7).transpose(0, 2, 1, 3).reshape(cells, -1, dim * 7)
     out = right @ starts.reshape(cells, dim * 7, -1)                                    # (cells, rows, starts)
     if order is None:                                                                   # starts were (m, n)
         out = out.reshape(cells, B, M, periods).transpose(0, 3, 2, 1)                   # (n, m, row)
@@ -724,9 +741,10 @@ def _grid_column(base: NQM, alphas: np.ndarray, K: int, ema: np.ndarray, sema: n
         x_start = np.broadcast_to(start.astype(MAP_DTYPE)[:, None], (n * dim, 7, 1))
         rows = slice(first, first + n)
         ema[rows, 0] = sema[rows, 0] = base.start_loss
-        ema[rows, 1:] = np.maximum(_phi_loss(step, None, K, steps, read, x_start, n), 0.0)
+        shared: dict = {}
+        ema[rows, 1:] = np.maximum(_phi_loss(step, None, K, steps, read, x_start, n, shared), 0.0)
         sema[rows, 1:] = ema[rows, 1:] if K > steps else \
-            np.maximum(_phi_loss(step, switch, K, steps, read, x_start, n), 0.0)
+            np.maximum(_phi_loss(step, switch, K, steps, read, x_start, n, shared), 0.0)
 
 
 def switch_intervals(count: int, largest: int, smallest: int = 1) -> np.ndarray:
