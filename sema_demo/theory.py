@@ -623,20 +623,23 @@ class _Squares:
 
 
 def _right_powers(X0: np.ndarray, R: _Squares, count: int) -> np.ndarray:
-    """X0·Rʲ for j < count as (D, count, w, 7); X0 is (D, w, 7) rows.
+    """X0·Rʲ for j < count as (cells, count, w, dim, 7); X0 is (cells, w, dim, 7) rows, and
+    R's stack (D, 7, 7) runs over (cell, coordinate), D = cells · dim.
 
-    Doubling, like :func:`_left_powers`, but rows in contiguous blocks: every product is one
-    batched matrix product that writes straight into its place.
+    Doubling, like :func:`_left_powers`.  The rows are laid out as the final product reads
+    them (a step's row of every coordinate of a cell side by side), so it needs no transposed
+    copy: every product is one batched matrix product writing straight into its place.
     """
-    D, w, _ = X0.shape
-    out = np.empty((D, count * w, 7), dtype=X0.dtype)
-    out[:, :w] = X0
+    cells, w, dim, _ = X0.shape
+    out = np.empty((cells, count * w, dim, 7), dtype=X0.dtype)
+    rows = out.transpose(0, 2, 1, 3)                  # (cells, dim, count · w, 7): one matrix per coordinate
+    rows[:, :, :w] = X0.transpose(0, 2, 1, 3)
     n, k = 1, 0
     while n < count:
         m = min(n, count - n)
-        np.matmul(out[:, :m * w], R[k], out=out[:, n * w:(n + m) * w])
+        np.matmul(rows[:, :, :m * w], R[k].reshape(cells, dim, 7, 7), out=rows[:, :, n * w:(n + m) * w])
         n, k = n + m, k + 1
-    return out.reshape(D, count, w, 7)
+    return out.reshape(cells, count, w, dim, 7)
 
 
 def _column_powers(X0: np.ndarray, M: _Squares, count: int) -> np.ndarray:
@@ -670,40 +673,30 @@ def _phi_loss(step: _Squares, switch: np.ndarray | None, K: int, steps: int, rea
     - K ≤ √steps (and no switch): blocks of L whole periods, rows r_{qK+i} = r_i·(S·Ĝᴷ)^q;
     - K > √steps: the period is cut into sub-blocks of B steps, starts Ĝ^(mB)·(S·Ĝᴷ)ⁿ·x̂₀.
 
-    Rows are (D, rows, 7) and starts columns (D, 7, starts): the loss of every (start, row)
-    pair of a cell is then one matrix product over (coordinate, entry).
+    Rows are (cells, rows, dim · 7) and starts columns (D, 7, starts): the loss of every
+    (start, row) pair of a cell is then one matrix product over (coordinate, entry).
 
     The rows r·Ĝʲ, j = 1 … B, are the same for EMA and SEMA of one column: ``shared`` (a dict
-    passed to both calls) keeps them, and their product layout, for the second call.
+    passed to both calls) keeps them for the second call.
     """
     D = len(read)
     dim = D // cells
     B = 1 << (max(1, steps).bit_length() // 2)          # ≈ √steps; powers of two make Ĝᴮ and (S·Ĝᴷ)ᴸ squares
     shared = {} if shared is None else shared
-    if "rows" not in shared:
-        shared["rows"] = _right_powers(read, step, B + 1)[:, 1:, 0]                  # r·Ĝʲ, j = 1 … B
-
-    def layout(rows: np.ndarray) -> np.ndarray:                                    # (cells, rows, dim · 7)
-        return rows.reshape(cells, dim, -1, 7).transpose(0, 2, 1, 3).reshape(cells, -1, dim * 7)
-
-    def base_layout() -> np.ndarray:
-        if "right" not in shared:
-            shared["right"] = layout(shared["rows"])
-        return shared["right"]
-
+    if "rows" not in shared:                                  # r·Ĝʲ, j = 1 … B: (cells, B, dim, 7)
+        shared["rows"] = _right_powers(read.reshape(cells, 1, dim, 7), step, B + 1)[:, 1:, 0]
+    base = shared["rows"]
     if switch is None or K <= B:
         period = step.of_power(B) if switch is None else _Squares(step.power(K)[:, switch])   # Ĝᴮ or S·Ĝᴷ
         K = B if switch is None else K
         L = 1 << (-(-B // K) - 1).bit_length()
-        if K == B and L == 1:                                     # the rows r·Ĝʲ themselves
-            right = base_layout()
-        else:
-            right = layout(_right_powers(shared["rows"][:, :K], period, L).reshape(D, L * K, 7))
+        rows = base if K == B and L == 1 else _right_powers(base[:, :K], period, L)
+        right = rows.reshape(cells, L * K, dim * 7)
         starts = _column_powers(start, period.of_power(L), -(-steps // (L * K)))[..., 0]
         order, keep = (0, 2, 1), slice(0, steps)                  # (cells, starts, rows): time order
     else:
         M, periods = -(-K // B), -(-steps // K)
-        right = base_layout()
+        right = base.reshape(cells, B, dim * 7)
         outer = _column_powers(start, _Squares(step.power(K)[:, switch]), periods)[..., 0]
         starts = _column_powers(outer, step.of_power(B), M).reshape(D, 7, M * periods)    # (m, n)
         offset = (np.arange(M)[:, None] * B + np.arange(1, B + 1)[None, :]).ravel()     # within a period
