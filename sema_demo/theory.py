@@ -649,14 +649,14 @@ def _column_powers(X0: np.ndarray, M: _Squares, count: int) -> np.ndarray:
     layout of the final product (coordinates and entries along one axis) without a copy.
     """
     D, n7, w = X0.shape
-    out = np.empty((D, n7, count, w), dtype=X0.dtype)
-    out[:, :, 0] = X0
+    out = np.empty((D, n7, count * w), dtype=X0.dtype)      # (j, column) along the last axis
+    out[:, :, :w] = X0
     n, k = 1, 0
     while n < count:
         m = min(n, count - n)
-        out[:, :, n:n + m] = (M[k] @ out[:, :, :m].reshape(D, n7, m * w)).reshape(D, n7, m, w)
+        np.matmul(M[k], out[:, :, :m * w], out=out[:, :, n * w:(n + m) * w])
         n, k = n + m, k + 1
-    return out
+    return out.reshape(D, n7, count, w)
 
 
 def _phi_loss(step: _Squares, switch: np.ndarray | None, K: int, steps: int, read: np.ndarray,
