@@ -374,7 +374,8 @@ class _TensorPairs:
     def lerp(self, weight: float) -> None:
         """φ ← φ + weight·(θ − φ) on all averaged tensors, one fused call per group."""
         self.check_quickly()
-        self._check_storage()
+        if self.storage is not None:
+            self._check_storage()
         try:
             for avg, live, converted in self.plan:
                 if converted is None:
@@ -388,7 +389,7 @@ class _TensorPairs:
         self.copy_buffers()
 
     def _check_storage(self) -> None:
-        if self.storage is not None and self.storage != [t.data_ptr() for _, live in self.averaged for t in live]:
+        if self.storage != [t.data_ptr() for _, live in self.averaged for t in live]:
             self._plan()                             # θ's storage was swapped (``p.data = …``): new pieces
 
     def _scratch_views(self, like: list[torch.Tensor]) -> list[torch.Tensor]:
@@ -411,7 +412,8 @@ class _TensorPairs:
     @torch.no_grad()
     def write_back(self) -> None:
         """θ ← φ in place (cast to θ's dtype): the live tensors stay the same objects for the optimizer."""
-        self._check_storage()
+        if self.storage is not None:
+            self._check_storage()
         for avg, live in self.pieces:
             torch._foreach_copy_(live, avg)
 
