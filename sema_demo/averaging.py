@@ -335,7 +335,9 @@ class _TensorPairs:
             if avg[0].dtype == live[0].dtype:
                 self.plan.append((avg, live, None))
                 continue
-            for avg_chunk, live_chunk in _chunks(avg, live, CPU_MIXED_CHUNK if cpu else MIXED_CHUNK):
+            chunks = _chunks(avg, live, CPU_MIXED_CHUNK if cpu else MIXED_CHUNK)
+            self._scratch_views(max((a for a, _ in chunks), key=lambda c: sum(t.numel() for t in c)))  # sized once
+            for avg_chunk, live_chunk in chunks:
                 self.plan.append((avg_chunk, live_chunk, self._scratch_views(avg_chunk)))
         split = any(len(a) != len(b) for (a, _), (b, _) in zip(self.averaged, self.pieces))
         self.storage = [t.data_ptr() for _, live in self.averaged for t in live] if split else None
