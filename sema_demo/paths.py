@@ -21,7 +21,9 @@ the motion lies in it:
   next to nothing beside training).  Memory is bounded before training
   starts: ``bound_bytes`` ≤ ``budget_bytes`` (``PATH_MEMORY_BYTES`` by default); fewer
   step snapshots are kept when the network is large, and recording is skipped (with a
-  reason in ``skipped``) when not even the epoch ends fit.
+  reason in ``skipped``) when not even the epoch ends fit.  On top of the snapshots it holds
+  the device buffer (at most ``PathRecorder.CHUNK_BYTES``) and two float32 states (the start
+  and the one being written).
 * **Planes.**  "solutions": the plane through the final *evaluated* weights of SGD (θ),
   EMA (φ) and SEMA (φ) of one seed, orthonormalised by Gram–Schmidt; (0, 0) is SGD's
   end and the three points lie in it exactly.  "pca": the top two principal directions
