@@ -70,7 +70,13 @@ BUFFER_POLICIES = ("copy", "average")
 WARMUPS = ("linear", "power")
 STALL_EPS_FACTOR = 100   # warn when 1 − α is below this many roundings (eps) of φ's dtype …
 STALL_GAP = 0.01         # … or below this (16-bit φ: 100 eps is more than 1 − α ever is)
-MIXED_CHUNK = 1 << 22    # elements converted at once when φ and θ differ in dtype
+MIXED_CHUNK = 1 << 22    # elements converted at once when φ and θ differ in dtype (off the CPU)
+# On the CPU the update is split into flat pieces below PyTorch's parallel grain, so every piece runs
+# on one thread: an update this size is memory-bound, gains little from a second thread, and on a
+# busy machine waiting for one costs milliseconds.  A float32 φ of bf16/fp16 weights converts θ in
+# runs of pieces that fit in the L2 cache, so the converted copy never leaves it.
+CPU_PIECE = 32_768       # elements per piece (torch's internal GRAIN_SIZE)
+CPU_MIXED_CHUNK = 1 << 17    # elements converted at once on the CPU (512 KB of float32)
 
 
 def warmup_momentum(momentum, step: int, warmup: str | None, warmup_steps: int,
@@ -200,11 +206,25 @@ def _grouped(pairs: list[tuple[torch.Tensor, torch.Tensor]]) -> list[tuple[list,
     return list(groups.values())
 
 
-def _chunks(avg: list, live: list) -> list[tuple[list, list]]:
-    """Split a mixed-dtype group into runs of at most MIXED_CHUNK elements (or one big tensor)."""
+def _pieces(avg: list, live: list) -> tuple[list, list]:
+    """The pairs as flat pieces of at most CPU_PIECE elements (a pair that is not contiguous on
+    both sides stays whole): the same elements, so a fused op on the pieces is the same op."""
+    out_avg, out_live = [], []
+    for a, t in zip(avg, live):
+        if a.numel() > CPU_PIECE and a.is_contiguous() and t.is_contiguous():
+            out_avg.extend(a.view(-1).split(CPU_PIECE))
+            out_live.extend(t.view(-1).split(CPU_PIECE))
+        else:
+            out_avg.append(a)
+            out_live.append(t)
+    return out_avg, out_live
+
+
+def _chunks(avg: list, live: list, limit: int = MIXED_CHUNK) -> list[tuple[list, list]]:
+    """Split a mixed-dtype group into runs of at most ``limit`` elements (or one big tensor)."""
     out, start, size = [], 0, 0
     for i, t in enumerate(live):
-        if size and size + t.numel() > MIXED_CHUNK:
+        if size and size + t.numel() > limit:
             out.append((avg[start:i], live[start:i]))
             start, size = i, 0
         size += t.numel()
@@ -300,6 +320,27 @@ class _TensorPairs:
         self.devices = [live[0].device for _, live in self.averaged]
         self.live_dtypes = [live[0].dtype for _, live in self.averaged]
         self.scratch: dict[tuple, torch.Tensor] = {}
+        self._plan()
+
+    @torch.no_grad()
+    def _plan(self) -> None:
+        """What lerp() runs, made once: per group (φ, θ, scratch views or None), CPU groups in
+        pieces (see CPU_PIECE); mixed-dtype groups in runs converted through one scratch buffer."""
+        self.plan, self.pieces = [], []
+        for avg, live in self.averaged:
+            cpu = avg[0].device.type == "cpu" and live[0].device.type == "cpu"
+            if cpu:
+                avg, live = _pieces(avg, live)
+            self.pieces.append((avg, live))
+            if avg[0].dtype == live[0].dtype:
+                self.plan.append((avg, live, None))
+                continue
+            chunks = _chunks(avg, live, CPU_MIXED_CHUNK if cpu else MIXED_CHUNK)
+            self._scratch_views(max((a for a, _ in chunks), key=lambda c: sum(t.numel() for t in c)))  # sized once
+            for avg_chunk, live_chunk in chunks:
+                self.plan.append((avg_chunk, live_chunk, self._scratch_views(avg_chunk)))
+        split = any(len(a) != len(b) for (a, _), (b, _) in zip(self.averaged, self.pieces))
+        self.storage = [t.data_ptr() for _, live in self.averaged for t in live] if split else None
 
     def check_live(self) -> None:
         """Raise ValueError when θ's tensors are no longer the ones φ was paired with (the full
@@ -335,19 +376,23 @@ class _TensorPairs:
     def lerp(self, weight: float) -> None:
         """φ ← φ + weight·(θ − φ) on all averaged tensors, one fused call per group."""
         self.check_quickly()
+        if self.storage is not None:
+            self._check_storage()
         try:
-            for (avg, live), live_dtype in zip(self.averaged, self.live_dtypes):
-                if avg[0].dtype == live_dtype:
+            for avg, live, converted in self.plan:
+                if converted is None:
                     torch._foreach_lerp_(avg, live, weight)
                 else:                                # lerp needs one dtype: convert θ chunk by chunk
-                    for avg_chunk, live_chunk in _chunks(avg, live):
-                        converted = self._scratch_views(avg_chunk)
-                        torch._foreach_copy_(converted, live_chunk)
-                        torch._foreach_lerp_(avg_chunk, converted, weight)
+                    torch._foreach_copy_(converted, live)
+                    torch._foreach_lerp_(avg, converted, weight)
         except RuntimeError:
             self.check_live()                        # a clear message if θ changed dtype, device or shape
             raise
         self.copy_buffers()
+
+    def _check_storage(self) -> None:
+        if self.storage != [t.data_ptr() for _, live in self.averaged for t in live]:
+            self._plan()                             # θ's storage was swapped (``p.data = …``): new pieces
 
     def _scratch_views(self, like: list[torch.Tensor]) -> list[torch.Tensor]:
         """Views of one reused buffer shaped like ``like`` (φ's dtype and device)."""
@@ -369,7 +414,9 @@ class _TensorPairs:
     @torch.no_grad()
     def write_back(self) -> None:
         """θ ← φ in place (cast to θ's dtype): the live tensors stay the same objects for the optimizer."""
-        for avg, live in self.averaged:
+        if self.storage is not None:
+            self._check_storage()
+        for avg, live in self.pieces:
             torch._foreach_copy_(live, avg)
 
     @torch.no_grad()

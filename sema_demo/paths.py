@@ -16,10 +16,14 @@ the motion lies in it:
   run keeps at most ``MAX_STEP_SNAPSHOTS`` of them — plus at the end of every epoch, and
   SEMA's θ just after each switch θ ← φ (the epoch-end snapshot is the θ just before).
   Snapshots are float16 *offsets from the run's initial weights* (the offsets are small,
-  so float16 keeps them to ~0.05 %) on the CPU.  Memory is bounded before training
+  so float16 keeps them to ~0.05 %), written into a preallocated buffer on the engine's
+  device and moved to the CPU in chunks (a snapshot is a few fused ops: recording costs
+  next to nothing beside training).  Memory is bounded before training
   starts: ``bound_bytes`` ≤ ``budget_bytes`` (``PATH_MEMORY_BYTES`` by default); fewer
   step snapshots are kept when the network is large, and recording is skipped (with a
-  reason in ``skipped``) when not even the epoch ends fit.
+  reason in ``skipped``) when not even the epoch ends fit.  On top of the snapshots it holds
+  the device buffer (at most ``PathRecorder.CHUNK_BYTES``) and two float32 states (the start
+  and the one being written).
 * **Planes.**  "solutions": the plane through the final *evaluated* weights of SGD (θ),
   EMA (φ) and SEMA (φ) of one seed, orthonormalised by Gram–Schmidt; (0, 0) is SGD's
   end and the three points lie in it exactly.  "pca": the top two principal directions
@@ -53,7 +57,8 @@ __all__ = ["PathRecorder", "RunPath", "Plane", "Projection", "PathStudy", "Surfa
            "MAX_STEP_SNAPSHOTS", "PATH_MEMORY_BYTES"]
 
 MAX_STEP_SNAPSHOTS = 300          # step snapshots a run keeps at most (epoch ends and switches come on top)
-PATH_MEMORY_BYTES = 64 * 2**20    # what one trainer's recording may hold (float16 offsets, CPU)
+PATH_MEMORY_BYTES = 64 * 2**20    # what one trainer's recording may hold (float16 offsets)
+GRAIN = 32_768                    # elements per piece of a snapshot's arithmetic (PyTorch's parallel grain)
 PCA_ROWS = 600                    # the pooled path is thinned to this many snapshots for PCA
 PLANES = {"solutions": "through the three solutions", "pca": "principal directions of the paths"}
 PATH_COLUMNS = ["method", "seed", "step", "epoch", "weights", "x", "y"]
@@ -108,7 +113,15 @@ class PathRecorder:
 
     The engine calls :meth:`record` at the start, :meth:`after_step` after every optimizer
     step, and :meth:`record` at each epoch end ("epoch") and after SEMA's switch ("switch").
-    ``engine.state_rows(average)`` must return the (runs, n) flat states of θ (False) or φ (True).
+
+    A snapshot must cost next to nothing beside a training step, so it is a few fused ops on
+    the engine's device: ``engine.path_writer(out, averaged)()`` writes θ of every run and φ of
+    the averaged rows, float32, in the engine's own flat layout (``engine.path_layout(averaged)``
+    says how to read it), and the offset from the start is written as float16 into a
+    preallocated buffer on that device.  The buffer moves to the CPU in whole chunks when it is
+    full or when the path is read (:meth:`path`, :attr:`offsets`), and is put in the order of
+    :func:`state_vector` only then.  An engine without ``path_writer`` is read through
+    ``engine.state_rows(average)``, the (runs, n) flat states of θ (False) or φ (True).
 
     Args:
         runs: the (method, seed) runs, in the engine's row order.
@@ -117,6 +130,8 @@ class PathRecorder:
         max_step_snapshots: step snapshots per run at most (epoch ends and switches come on top).
         budget_bytes: the most the recording may hold (default: ``PATH_MEMORY_BYTES``).
     """
+
+    CHUNK_BYTES = 4 * 2**20       # the device buffer, at most (it moves to the CPU when full)
 
     def __init__(self, runs: Sequence[tuple[str, int]], n: int, steps_per_epoch: int, epochs: int,
                  switch_epochs: int, max_step_snapshots: int = MAX_STEP_SNAPSHOTS,
@@ -141,25 +156,77 @@ class PathRecorder:
             self.every = math.ceil(total / wanted) if wanted else total + 1    # snapshot every this many steps
             self.bound_bytes = (fixed + total // self.every) * self.snapshot_bytes
         self.budget_bytes = budget_bytes
+        self.capacity = 0 if self.skipped else self.bound_bytes // self.snapshot_bytes   # snapshots at most
         self.step = 0
         self.steps: list[int] = []
         self.kinds: list[str] = []
-        self.offsets: list[Tensor] = []      # per snapshot (runs + averaged, n) float16, CPU
-        self._start: Tensor | None = None    # (runs + averaged, n) float32 on the engine's device
+        self._offsets: list[Tensor] = []     # per snapshot (m,) float16 on the CPU, in the engine's layout
+        self._start: Tensor | None = None    # (m,) float32 on the engine's device
+        self.layout: list[tuple[int, list[int]]] = []   # how a flat snapshot splits into rows (see _rows)
+        self._buffer: Tensor | None = None   # (slots, m) float16 on the engine's device, not yet on the CPU
+        self._stage: Tensor | None = None    # (m,) float32: the snapshot before its offset is taken
+        self._filled = 0
+        self._snapshot = None                # fills the stage from the engine (set at the first record)
+        self._decoded: tuple[int, Tensor] | None = None   # (snapshots, (T, rows, n) float16) of the last read
+
+    @property
+    def offsets(self) -> list[Tensor]:
+        """Per snapshot, the (m,) float16 offsets from the start on the CPU (the engine's layout)."""
+        self._flush()
+        return self._offsets
 
     @property
     def nbytes(self) -> int:
-        return sum(t.numel() * t.element_size() for t in self.offsets)
+        return (sum(t.numel() * t.element_size() for t in self._offsets)
+                + self._filled * self.snapshot_bytes)
 
-    @torch.no_grad()
+    def _setup(self, engine) -> None:
+        """At the first snapshot: the layout, the start and the buffers, on the engine's device."""
+        fast = hasattr(engine, "path_writer")
+        if fast:
+            self.layout = [(rows, list(sizes)) for rows, sizes in engine.path_layout(self.averaged)]
+        else:
+            self.layout = [(len(self.runs) + len(self.averaged), [self.n])]
+        m = sum(rows * sum(sizes) for rows, sizes in self.layout)
+        device = engine.path_device() if fast else engine.state_rows(average=False).device
+        stage = self._stage = torch.empty(m, device=device)
+        self._snapshot = engine.path_writer(stage, self.averaged) if fast else self._rows_of(engine, stage)
+        self._snapshot()
+        start = self._start = stage.clone()
+        slots = max(1, min(self.capacity, self.CHUNK_BYTES // max(1, 2 * m)))
+        self._buffer = torch.empty(slots, m, device=device, dtype=torch.float16)
+        # The offset in place in float32, then a plain copy to float16 (a subtraction writing float16
+        # directly takes a slow casting path); in pieces below PyTorch's parallel grain, since a copy
+        # this size gains nothing from a second thread, and on a busy machine waiting for one costs
+        # milliseconds.
+        if m <= GRAIN:
+            self._slots = list(self._buffer)
+            self._offset = lambda row: (stage.sub_(start), row.copy_(stage))
+        else:
+            self._slots = [row.split(GRAIN) for row in self._buffer]
+            stage_parts, start_parts = stage.split(GRAIN), start.split(GRAIN)
+            self._offset = lambda row: (torch._foreach_sub_(stage_parts, start_parts),
+                                        torch._foreach_copy_(row, stage_parts))
+
+    def _rows_of(self, engine, out: Tensor):
+        def fill() -> None:
+            theta = engine.state_rows(average=False)
+            rows = torch.cat([theta, engine.state_rows(average=True)[self.averaged]]) if self.averaged else theta
+            out.copy_(rows.reshape(-1))
+        return fill
+
     def record(self, engine, kind: str) -> None:
-        if self.skipped:
-            return
-        theta = engine.state_rows(average=False)
-        rows = torch.cat([theta, engine.state_rows(average=True)[self.averaged]]) if self.averaged else theta
-        if self._start is None:
-            self._start = torch.cat([theta, theta[self.averaged]]) if self.averaged else theta.clone()
-        self.offsets.append((rows - self._start).to("cpu", torch.float16))
+        """One snapshot of every run (what is read is detached: no autograd mode is needed)."""
+        if self._snapshot is None:
+            if self.skipped:
+                return
+            self._setup(engine)
+        else:
+            self._snapshot()
+        if self._filled == len(self._slots):
+            self._flush()
+        self._offset(self._slots[self._filled])
+        self._filled += 1
         self.steps.append(self.step)
         self.kinds.append(kind)
 
@@ -169,18 +236,57 @@ class PathRecorder:
         if self.every and self.step % self.every == 0 and self.step % self.steps_per_epoch:
             self.record(engine, "step")
 
+    def _flush(self) -> None:
+        """Moves the buffered snapshots to the CPU (one copy), freeing the buffer for more."""
+        if not self._filled:
+            return
+        chunk = self._buffer[:self._filled].to("cpu", copy=True)
+        self._offsets.extend(chunk.unbind(0))
+        self._filled = 0
+
+    def _decode(self, flat: Tensor) -> Tensor:
+        """(T, m) flat snapshots → (T, runs + averaged, n) in :func:`state_vector` order: row i of the
+        first ``len(runs)`` is θ of ``runs[i]``, then φ of ``runs[averaged[j]]``.
+
+        ``layout`` lists the parts of a flat snapshot: ``(rows, sizes)`` is a part holding, block
+        after block, a (rows, size) block per entry of ``sizes``; a row's state is its slice of
+        every block, in order (the batched engine stores each layer of every run together)."""
+        parts, at = [], 0
+        for rows, sizes in self.layout:
+            blocks = []
+            for size in sizes:
+                blocks.append(flat[:, at:at + rows * size].reshape(len(flat), rows, size))
+                at += rows * size
+            parts.append(torch.cat(blocks, dim=2) if len(blocks) > 1 else blocks[0])
+        return torch.cat(parts, dim=1) if len(parts) > 1 else parts[0]
+
+    def _rows(self) -> Tensor:
+        """Every snapshot decoded (float16, CPU), kept until more are recorded."""
+        offsets = self.offsets
+        if self._decoded is None or self._decoded[0] != len(offsets):
+            self._decoded = (len(offsets), self._decode(torch.stack(offsets)))
+        return self._decoded[1]
+
     def path(self, run: tuple[str, int]) -> RunPath:
         """The recorded path of one run (float32)."""
-        if self.skipped or not self.offsets:
+        if self.skipped or not (self._offsets or self._filled):
             raise ValueError(self.skipped or "nothing recorded yet")
         i = self.runs.index(run)
-        start = self._start.cpu()
-        live = torch.stack([o[i] for o in self.offsets]).float() + start[i]
+        rows, start = self._rows(), self._decode(self._start.cpu()[None])[0]
+        live = rows[:, i].float() + start[i]
         average = None
         if i in self.averaged:
             j = len(self.runs) + self.averaged.index(i)
-            average = torch.stack([o[j] for o in self.offsets]).float() + start[j]
+            average = rows[:, j].float() + start[j]
         return RunPath(run[0], run[1], np.array(self.steps), list(self.kinds), live, average, self.steps_per_epoch)
+
+    def __getstate__(self) -> dict:
+        """Pickled (to a Dask client) with its snapshots on the CPU and no device buffers."""
+        self._flush()
+        state = dict(self.__dict__)
+        state.update(_buffer=None, _stage=None, _snapshot=None, _decoded=None, _slots=None, _offset=None,
+                     _start=None if self._start is None else self._start.cpu())
+        return state
 
 
 # ------------------------------------------------------------------------------ planes and projection

@@ -623,20 +623,23 @@ class _Squares:
 
 
 def _right_powers(X0: np.ndarray, R: _Squares, count: int) -> np.ndarray:
-    """X0·Rʲ for j < count as (D, count, w, 7); X0 is (D, w, 7) rows.
+    """X0·Rʲ for j < count as (cells, count, w, dim, 7); X0 is (cells, w, dim, 7) rows, and
+    R's stack (D, 7, 7) runs over (cell, coordinate), D = cells · dim.
 
-    Doubling, like :func:`_left_powers`, but rows in contiguous blocks: every product is one
-    batched matrix product that writes straight into its place.
+    Doubling, like :func:`_left_powers`.  The rows are laid out as the final product reads
+    them (a step's row of every coordinate of a cell side by side), so it needs no transposed
+    copy: every product is one batched matrix product writing straight into its place.
     """
-    D, w, _ = X0.shape
-    out = np.empty((D, count * w, 7), dtype=X0.dtype)
-    out[:, :w] = X0
+    cells, w, dim, _ = X0.shape
+    out = np.empty((cells, count * w, dim, 7), dtype=X0.dtype)
+    rows = out.transpose(0, 2, 1, 3)                  # (cells, dim, count · w, 7): one matrix per coordinate
+    rows[:, :, :w] = X0.transpose(0, 2, 1, 3)
     n, k = 1, 0
     while n < count:
         m = min(n, count - n)
-        np.matmul(out[:, :m * w], R[k], out=out[:, n * w:(n + m) * w])
+        np.matmul(rows[:, :, :m * w], R[k].reshape(cells, dim, 7, 7), out=rows[:, :, n * w:(n + m) * w])
         n, k = n + m, k + 1
-    return out.reshape(D, count, w, 7)
+    return out.reshape(cells, count, w, dim, 7)
 
 
 def _column_powers(X0: np.ndarray, M: _Squares, count: int) -> np.ndarray:
@@ -646,18 +649,18 @@ def _column_powers(X0: np.ndarray, M: _Squares, count: int) -> np.ndarray:
     layout of the final product (coordinates and entries along one axis) without a copy.
     """
     D, n7, w = X0.shape
-    out = np.empty((D, n7, count, w), dtype=X0.dtype)
-    out[:, :, 0] = X0
+    out = np.empty((D, n7, count * w), dtype=X0.dtype)      # (j, column) along the last axis
+    out[:, :, :w] = X0
     n, k = 1, 0
     while n < count:
         m = min(n, count - n)
-        out[:, :, n:n + m] = (M[k] @ out[:, :, :m].reshape(D, n7, m * w)).reshape(D, n7, m, w)
+        np.matmul(M[k], out[:, :, :m * w], out=out[:, :, n * w:(n + m) * w])
         n, k = n + m, k + 1
-    return out
+    return out.reshape(D, n7, count, w)
 
 
 def _phi_loss(step: _Squares, switch: np.ndarray | None, K: int, steps: int, read: np.ndarray,
-              start: np.ndarray, cells: int) -> np.ndarray:
+              start: np.ndarray, cells: int, shared: dict | None = None) -> np.ndarray:
     """½ Σ h·E[φ²] at steps 1 … steps of each cell, (cells, steps), switching θ ← φ after
     every K-th step (``switch`` the switch as row indices: S·M = M[switch]; None: never);
     ``step`` holds the powers of Ĝ.
@@ -670,28 +673,35 @@ def _phi_loss(step: _Squares, switch: np.ndarray | None, K: int, steps: int, rea
     - K ≤ √steps (and no switch): blocks of L whole periods, rows r_{qK+i} = r_i·(S·Ĝᴷ)^q;
     - K > √steps: the period is cut into sub-blocks of B steps, starts Ĝ^(mB)·(S·Ĝᴷ)ⁿ·x̂₀.
 
-    Rows are (D, rows, 7) and starts columns (D, 7, starts): the loss of every (start, row)
-    pair of a cell is then one matrix product over (coordinate, entry).
+    Rows are (cells, rows, dim · 7) and starts columns (D, 7, starts): the loss of every
+    (start, row) pair of a cell is then one matrix product over (coordinate, entry).
+
+    The rows r·Ĝʲ, j = 1 … B, are the same for EMA and SEMA of one column: ``shared`` (a dict
+    passed to both calls) keeps them for the second call.
     """
     D = len(read)
     dim = D // cells
     B = 1 << (max(1, steps).bit_length() // 2)          # ≈ √steps; powers of two make Ĝᴮ and (S·Ĝᴷ)ᴸ squares
+    shared = {} if shared is None else shared
+    if "rows" not in shared:                                  # r·Ĝʲ, j = 1 … B: (cells, B, dim, 7)
+        shared["rows"] = _right_powers(read.reshape(cells, 1, dim, 7), step, B + 1)[:, 1:, 0]
+    base = shared["rows"]
     if switch is None or K <= B:
         period = step.of_power(B) if switch is None else _Squares(step.power(K)[:, switch])   # Ĝᴮ or S·Ĝᴷ
         K = B if switch is None else K
         L = 1 << (-(-B // K) - 1).bit_length()
-        rows = _right_powers(_right_powers(read, step, K + 1)[:, 1:, 0], period, L).reshape(D, L * K, 7)
+        rows = base if K == B and L == 1 else _right_powers(base[:, :K], period, L)
+        right = rows.reshape(cells, L * K, dim * 7)
         starts = _column_powers(start, period.of_power(L), -(-steps // (L * K)))[..., 0]
         order, keep = (0, 2, 1), slice(0, steps)                  # (cells, starts, rows): time order
     else:
         M, periods = -(-K // B), -(-steps // K)
-        rows = _right_powers(read, step, B + 1)[:, 1:, 0]
+        right = base.reshape(cells, B, dim * 7)
         outer = _column_powers(start, _Squares(step.power(K)[:, switch]), periods)[..., 0]
         starts = _column_powers(outer, step.of_power(B), M).reshape(D, 7, M * periods)    # (m, n)
         offset = (np.arange(M)[:, None] * B + np.arange(1, B + 1)[None, :]).ravel()     # within a period
         keep = np.flatnonzero(np.tile(offset <= K, periods))[:steps]
         order = None
-    right = rows.reshape(cells, dim, -1, 7).transpose(0, 2, 1, 3).reshape(cells, -1, dim * 7)
     out = right @ starts.reshape(cells, dim * 7, -1)                                    # (cells, rows, starts)
     if order is None:                                                                   # starts were (m, n)
         out = out.reshape(cells, B, M, periods).transpose(0, 3, 2, 1)                   # (n, m, row)
@@ -724,9 +734,10 @@ def _grid_column(base: NQM, alphas: np.ndarray, K: int, ema: np.ndarray, sema: n
         x_start = np.broadcast_to(start.astype(MAP_DTYPE)[:, None], (n * dim, 7, 1))
         rows = slice(first, first + n)
         ema[rows, 0] = sema[rows, 0] = base.start_loss
-        ema[rows, 1:] = np.maximum(_phi_loss(step, None, K, steps, read, x_start, n), 0.0)
+        shared: dict = {}
+        ema[rows, 1:] = np.maximum(_phi_loss(step, None, K, steps, read, x_start, n, shared), 0.0)
         sema[rows, 1:] = ema[rows, 1:] if K > steps else \
-            np.maximum(_phi_loss(step, switch, K, steps, read, x_start, n), 0.0)
+            np.maximum(_phi_loss(step, switch, K, steps, read, x_start, n, shared), 0.0)
 
 
 def switch_intervals(count: int, largest: int, smallest: int = 1) -> np.ndarray:

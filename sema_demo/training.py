@@ -460,6 +460,7 @@ class _PerRun:
 
     def start_epoch(self, live) -> None:
         self.live = live
+        self._path_copy = None                                   # path_writer lists the tensors afresh
         for r in live:
             self.runs[r].model.train()
 
@@ -513,6 +514,29 @@ class _PerRun:
     def state_rows(self, average: bool) -> torch.Tensor:
         """(runs, n): each run's flat state (parameters, floating buffers) of θ, or of φ if ``average``."""
         return torch.stack([state_vector(run.averager.module if average else run.model) for run in self.runs.values()])
+
+    # ---- path recording (sema_demo.paths.PathRecorder): θ of every run, then φ of the averaged rows
+    def path_layout(self, averaged: list[int]) -> list[tuple[int, list[int]]]:
+        return [(len(self.runs) + len(averaged), [state_vector(next(iter(self.runs.values())).model).numel()])]
+
+    def path_device(self) -> torch.device:
+        return next(next(iter(self.runs.values())).model.parameters()).device
+
+    def path_writer(self, out: torch.Tensor, averaged: list[int]):
+        """A function writing each run's :func:`state_vector` of θ, then of φ for the rows ``averaged``,
+        into ``out``: one fused copy (the tensors are listed again after every ``start_epoch``)."""
+        def write() -> None:
+            if self._path_copy is None:
+                runs = list(self.runs.values())
+                modules = [run.model for run in runs] + [runs[i].averager.module for i in averaged]
+                sources = [t.detach() for m in modules
+                           for t in (*m.parameters(), *(b for b in m.buffers() if b.is_floating_point()))]
+                # contiguous targets: a channels_last source is copied in state_vector's (logical) order
+                targets = [v.view(t.shape) for v, t in zip(out.split([t.numel() for t in sources]), sources)]
+                self._path_copy = (targets, sources)
+            torch._foreach_copy_(*self._path_copy)
+        self._path_copy = None
+        return write
 
 
 # ----------------------------------------------------------- batched path: every run of an MLP at once
@@ -758,3 +782,28 @@ class _BatchedMLP:
         """(runs, n): each run's flat weights θ, or φ if ``average`` (row i is ``runs[i]``)."""
         flat = self.phi if average else self.theta
         return torch.cat([t.reshape(len(self.runs), -1) for layer in self._views(flat) for t in layer], dim=1)
+
+    # ---- path recording (sema_demo.paths.PathRecorder): θ flat as stored, then φ of the averaged rows
+    def path_layout(self, averaged: list[int]) -> list[tuple[int, list[int]]]:
+        sizes = [math.prod(s[1:]) for s in self.shapes]
+        return [(len(self.runs), sizes)] + ([(len(averaged), sizes)] if averaged else [])
+
+    def path_device(self) -> torch.device:
+        return self.theta.device
+
+    def path_writer(self, out: torch.Tensor, averaged: list[int]):
+        """A function writing θ as stored, then the φ rows ``averaged`` layer by layer (``path_layout``),
+        into ``out``: two ops."""
+        n, theta, phi = self.theta.numel(), self.theta, self.phi
+        live, average = out[:n], out[n:]
+        if len(averaged) in (0, len(self.runs)):
+            return lambda: (live.copy_(theta), average.copy_(phi) if averaged else None)
+        rows, index, offset = torch.tensor(averaged), [], 0
+        for shape in self.shapes:
+            size = math.prod(shape[1:])
+            index.append((offset + rows[:, None] * size + torch.arange(size)).reshape(-1))
+            offset += size * shape[0]
+        index = torch.cat(index).to(phi.device)
+        if out.dtype == phi.dtype:
+            return lambda: (live.copy_(theta), torch.index_select(phi, 0, index, out=average))
+        return lambda: (live.copy_(theta), average.copy_(phi[index]))

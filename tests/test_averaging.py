@@ -610,3 +610,30 @@ def test_averagers_document_that_they_are_not_thread_safe():
     from pathlib import Path
     assert "An averager is not thread-safe" in averaging.__doc__
     assert "An averager is not thread-safe" in (Path(__file__).resolve().parents[1] / "README.md").read_text()
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_cpu_pieces_give_the_unsplit_update_and_switch_and_follow_swapped_storage(dtype):
+    """On the CPU the update runs on flat pieces below the parallel grain (and a float32 φ of bf16
+    weights converts in L2-sized runs): the same numbers as one lerp per whole tensor; θ's storage
+    swapped under a parameter (``p.data = …``) is followed, not left behind in stale views."""
+    from sema_demo import averaging
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(300, 400), nn.ReLU(), nn.Linear(400, 3)).to(dtype)   # 120,000 weights: 4 pieces
+    assert model[0].weight.numel() > averaging.CPU_PIECE
+    sema = SwitchEMA(model, momentum=0.9, dtype=torch.float32)
+    reference = [p.detach().float().clone() for p in model.parameters()]
+    for step in range(3):
+        with torch.no_grad():
+            for p in model.parameters():
+                p.add_(torch.randn_like(p) * 0.1)
+        if step == 1:
+            model[0].weight.data = model[0].weight.data.clone() + 1.0       # new storage, same tensor object
+        sema.update()
+        for ref, p in zip(reference, model.parameters()):
+            ref.lerp_(p.detach().float(), 0.1)
+    for ref, phi in zip(reference, sema.module.parameters()):
+        torch.testing.assert_close(phi, ref, rtol=0, atol=0)
+    sema.switch()
+    for phi, p in zip(sema.module.parameters(), model.parameters()):
+        assert torch.equal(p, phi.to(dtype))

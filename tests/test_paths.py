@@ -186,6 +186,46 @@ def test_recording_changes_no_number_and_both_paths_record_alike():
     torch.testing.assert_close(a.average, b.average, atol=1e-4, rtol=1e-3)
 
 
+@pytest.mark.parametrize("batched", [True, False])
+def test_fast_snapshots_equal_the_engines_state_rows_across_flushes_and_pickling(monkeypatch, batched):
+    """The engine's one-copy snapshot (its own layout, a device buffer moved to the CPU in chunks)
+    records exactly what reading every run's state_vector would; SGD's row sits between two
+    averaged rows, so the φ rows are picked out of the middle."""
+    import pickle
+    monkeypatch.setattr(PathRecorder, "CHUNK_BYTES", 1)          # one snapshot per chunk: a flush at every record
+
+    class RowsOnly:                                              # the slow way: state_rows only
+        def __init__(self, engine):
+            self.state_rows = engine.state_rows
+
+    config = TrainConfig(methods=("ema", "sgd", "sema"), seeds=(0, 1), epochs=3, batch_size=16, record_paths=True)
+    trainer = Trainer(toy_data("moons", 120, 0.2), partial(mlp, 2, (6, 5), 2), config, batched=batched)
+    fast = trainer.recorder
+    slow = PathRecorder(trainer.runs, fast.n, trainer.steps_per_epoch, config.epochs, config.switch_epochs)
+    slow.record(RowsOnly(trainer._engine), "start")
+    record = fast.record                                         # (after_step records through it too)
+
+    def both(engine, kind):
+        record(engine, kind)
+        slow.step = fast.step
+        slow.record(RowsOnly(engine), kind)
+    fast.record = both
+    trainer.run()
+    del fast.record                                              # (a local function does not pickle)
+    assert len(fast.kinds) > 3 * config.epochs and fast.kinds == slow.kinds
+    copy = pickle.loads(pickle.dumps(fast))
+    for run in trainer.runs:
+        a, b, c = fast.path(run), slow.path(run), copy.path(run)
+        torch.testing.assert_close(a.live, b.live, rtol=0, atol=0)
+        torch.testing.assert_close(c.live, b.live, rtol=0, atol=0)
+        assert (a.average is None) == (run[0] == "sgd")
+        if a.average is not None:
+            torch.testing.assert_close(a.average, b.average, rtol=0, atol=0)
+            torch.testing.assert_close(c.average, b.average, rtol=0, atol=0)
+        torch.testing.assert_close(a.live[-1], trainer._engine.state_rows(False)[trainer.runs.index(run)],
+                                   atol=1e-3, rtol=1e-3)
+
+
 def test_a_diverged_run_is_left_out_and_bad_plane_names_are_refused(toy):
     with pytest.raises(ValueError, match="plane must be one of"):
         study_paths(toy.recorder, toy.models(), 0, "random")
