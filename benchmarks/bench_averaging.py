@@ -114,6 +114,7 @@ def _ddp_worker(rank: int, rendezvous: str, out: str, width: int, batch: int, re
     times = alternate({"plain": step, "sema": step_with_sema}, repeats, warmup=2)
     if rank == 0:
         torch.save(times, out)
+    dist.barrier()          # no rank tears the group down while its peer still talks (gloo aborts then)
     dist.destroy_process_group()
 
 

@@ -52,5 +52,6 @@ if rank == 0:
     out = sys.argv[1] if len(sys.argv) > 1 else "sema_ddp.pt"
     torch.save(sema.state_dict(), out)                  # keys without "module.": loads anywhere
     print(f"φ identical on all {world} ranks: {identical}")
+dist.barrier()                                          # every rank done before the group goes
 dist.destroy_process_group()
 sys.exit(0 if identical else 1)

@@ -90,6 +90,7 @@ def _ddp_worker(rank: int, rendezvous: str, out: str, buffers: str) -> None:
         with sema.swap():                                  # evaluation copy: synced, on every rank
             results["bn_swapped"] = {k: v.clone() for k, v in model.state_dict().items()}
         torch.save(results, os.path.join(out, f"ddp{rank}.pt"))
+        dist.barrier()      # both ranks done before the group goes (see the FSDP2 worker)
     finally:
         dist.destroy_process_group()
 
