@@ -11,7 +11,9 @@ Setup: two moons, 1,000 training points (+ 250 test), MLP 2-64-64-2 tanh, batch 
             page needs every epoch: train and test loss/accuracy of every run's evaluated
             weights (no decision grid).  The engine picks its batched MLP path;
 - engine×5: the same for 5 seeds × 3 methods = 15 networks;
-- per-run:  context only, the engine's generic path (one module per run) for the 3 methods.
+- per-run:  context only, the engine's generic path (one module per run) for the 3 methods;
+- kernels:  context only, the bare kernels 15 networks' steps need at the least (``bare_kernels``):
+            the floor this machine puts under the 15-run ratio, printed beside it.
 
 Candidates alternate A, B, C, … after a warm-up and the medians are compared:
 
@@ -65,6 +67,42 @@ def engine(data: Data, epochs: int, seeds: tuple[int, ...], batched: bool | None
     Trainer(data, model_fn, config, batched=batched).run()
 
 
+def bare_kernels(data: Data, epochs: int, runs: int = 15, averaged: int = 10) -> None:
+    """What ``runs`` networks of one step need at the least, as bare kernels and nothing else: the
+    batched forward (baddbmm, tanh as 2·σ(2z) − 1), the hand-written backward (bmm), momentum SGD
+    and the EMA lerp of the ``averaged`` runs, for as many steps as the loops train (no shuffling,
+    no evaluation, no bookkeeping).  Its time ÷ the plain loop's is the floor this machine puts
+    under ``fifteen_runs_vs_one_model`` (context for the target, printed beside it)."""
+    sizes = [2, 64, 64, 2]
+    gen = torch.Generator().manual_seed(0)
+    w = [torch.randn(runs, o, i, generator=gen) * 0.1 for i, o in zip(sizes, sizes[1:])]
+    b = [torch.zeros(runs, o) for o in sizes[1:]]
+    params = w + b
+    velocity, grads = [torch.zeros_like(p) for p in params], [torch.zeros_like(p) for p in params]
+    phi = [p[:averaged].clone() for p in params]
+    x = data.x_train[:BATCH].expand(runs, BATCH, 2).contiguous()
+    rows = torch.arange(runs * BATCH)
+    y = data.y_train[:BATCH].repeat(runs)
+    for _ in range(epochs * -(-len(data.x_train) // BATCH)):
+        hs, h = [x], x
+        for i in range(3):
+            z = torch.baddbmm(b[i].unsqueeze(1), h, w[i].mT)
+            h = torch.sigmoid_(z.mul_(2)).mul_(2).sub_(1) if i < 2 else z
+            hs.append(h)
+        p = torch.softmax(h.reshape(-1, 2), 1)
+        p[rows, y] -= 1
+        dz = (p / BATCH).view(runs, BATCH, 2)
+        for i in (2, 1, 0):
+            torch.bmm(dz.mT, hs[i], out=grads[i])
+            grads[3 + i].copy_(dz.sum(1))
+            if i:
+                dz = torch.bmm(dz, w[i]).mul_(1 - hs[i] * hs[i])
+        torch._foreach_mul_(velocity, MOMENTUM)
+        torch._foreach_add_(velocity, grads)
+        torch._foreach_add_(params, velocity, alpha=-LR)
+        torch._foreach_lerp_(phi, [t[:averaged] for t in params], 0.01)
+
+
 def main() -> None:
     args = parse_args(__doc__.splitlines()[0])
     # One thread for every candidate: on a shared machine a multi-threaded op waits for its
@@ -81,13 +119,18 @@ def main() -> None:
         "engine_3_methods": lambda: engine(data, epochs, (0,)),
         "engine_5_seeds_x_3_methods": lambda: engine(data, epochs, (0, 1, 2, 3, 4)),
         "engine_per_run_path_3_methods": lambda: engine(data, epochs, (0,), batched=False),
+        "bare_kernels_15_runs": lambda: bare_kernels(data, epochs),
     }, repeats, warmup=1)
     report = Report()
     for name, values in times.items():
         report.time(name, values)
     plain = median(times["plain_one_model"])
     report.ratio("three_methods_vs_one_model", median(times["engine_3_methods"]) / plain, 1.0)
-    report.ratio("fifteen_runs_vs_one_model", median(times["engine_5_seeds_x_3_methods"]) / plain, 2.0)
+    floor = median(times["bare_kernels_15_runs"]) / plain
+    fifteen = median(times["engine_5_seeds_x_3_methods"]) / plain
+    print(f"# floor: the bare kernels of 15 runs' steps alone take {floor:.3g} × the plain loop on this machine "
+          f"(no evaluation, no shuffling); the engine's 15 runs take {fifteen / floor:.3g} × those kernels", flush=True)
+    report.ratio("fifteen_runs_vs_one_model", fifteen, 2.0)
     map_ratio(report, args.quick)
     report.finish(args.check)
 
