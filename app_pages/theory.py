@@ -6,16 +6,17 @@ import streamlit as st
 from sema_demo.charts.theory import loss_chart, part_chart, ratio_map_chart
 from sema_demo.ui import display
 from sema_demo.theory import SERIES_NAMES, curves_frame, summarize
-from sema_demo.ui.common import (alpha_slider, bind_url, csv_download, horizon_warning, preset_buttons, sync_url,
-                                 what_to_notice)
+from sema_demo.ui.common import (alpha_slider, bind_url, csv_download, follow_tab, horizon_warning, preset_buttons,
+                                 sync_url, what_to_notice)
 from sema_demo.ui.common import ALPHA_CHOICES
 from sema_demo.ui.theory import (BATCH_CHOICES, CONDITION_CHOICES, DIM_CHOICES, LR_CHOICES, MAP_PARAMS, MAP_VIEWS,
-                                 PARAMS, PRESET_HELP, PRESETS, SAMPLE_CHOICES, SCHEDULE_NAMES, STEP_CHOICES,
+                                 PARAMS, PRESET_HELP, PRESETS, SAMPLE_CHOICES, SCHEDULE_NAMES, STEP_CHOICES, TABS,
                                  SWITCH_CHOICES, affordable_samples, compute, compute_map, final_step_text,
                                  load_picked_cell, load_selected_cell, map_base, map_notice, map_size,
                                  model_from_values, notice_text, option_list, unstable_text)
 
 bind_url(PARAMS | MAP_PARAMS)
+follow_tab("nqm_tab", "nqm_tab_open", TABS)     # the open tab, kept in the link as ?nqm_tab=
 
 st.title("📐 Theory: the noisy quadratic model")
 st.markdown(
@@ -90,7 +91,7 @@ with right:
     st.caption(f"Final = expected loss at {final_step_text(cfg)}.")
     what_to_notice(notice_text(cfg, summary))
     csv_download(curves_frame(curves, mc), "sema_nqm_curves", label="⬇ CSV of the curves")
-    parts_tab, map_tab = st.tabs(["Bias and variance", "🗺️ Map: when does SEMA help?"])
+    parts_tab, map_tab = st.tabs(list(TABS.values()), key="nqm_tab_open", on_change="rerun")
     with parts_tab:
         bias_col, var_col = st.columns(2)
         display.altair(part_chart(curves, "bias", log_steps=logx, height=display.height(240)), container=bias_col)

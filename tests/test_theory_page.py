@@ -6,7 +6,7 @@ from streamlit.testing.v1 import AppTest
 from conftest import PAGES_DIR
 
 from sema_demo.theory import exact_curves
-from sema_demo.ui.theory import PRESETS, model_from_values
+from sema_demo.ui.theory import PRESETS, TABS, model_from_values
 
 PAGE = str(PAGES_DIR / "theory.py")
 FAST = {"nqm_steps": "200", "nqm_samples": "20"}   # small runs keep the suite quick
@@ -192,3 +192,13 @@ def test_a_log_step_axis_keeps_the_first_steps_of_a_long_run():
     chart = loss_chart(exact_curves(NQM(steps=10_000, dim=5)), log_steps=True).to_dict()
     data = next(iter(chart["datasets"].values()))
     assert min(row["step"] for row in data) == 1
+
+
+def test_the_open_tab_round_trips_through_the_link():
+    at = run_page(**FAST)
+    assert at.session_state["nqm_tab_open"] == TABS["parts"] and "nqm_tab" not in at.query_params
+    at.session_state["nqm_tab_open"] = TABS["map"]                  # a click on the map tab
+    at.run()
+    assert not at.exception and at.query_params["nqm_tab"] == "map"
+    again = run_page(**dict(at.query_params))                         # the shared link opens the map tab
+    assert not again.exception and again.session_state["nqm_tab_open"] == TABS["map"]

@@ -257,3 +257,17 @@ def active_preset(presets: Mapping[str, Mapping[str, Any]]) -> str | None:
         if all(st.session_state.get(k) == v for k, v in values.items()):
             return name
     return None
+
+
+def follow_tab(url_key: str, widget_key: str, tabs: Mapping[str, str]) -> None:
+    """Keep a URL parameter (``url_key``: a key of ``tabs``) and an ``st.tabs(key=widget_key)``
+    (its label) in step; call after bind_url, before the tabs.
+
+    A link opens its tab (``url_key`` set by bind_url, no tab state yet); a click on a tab reruns
+    the page (``on_change="rerun"``) with the new label in ``widget_key``, which then sets
+    ``url_key`` for sync_url to write."""
+    state = st.session_state
+    if state.get(widget_key) in tabs.values():
+        state[url_key] = next(k for k, label in tabs.items() if label == state[widget_key])
+    else:
+        state[widget_key] = tabs[state.get(url_key, next(iter(tabs)))]

@@ -17,6 +17,7 @@ import streamlit as st
 from ..averaging import METHODS
 from ..charts.playground import (DRAW_ORDER, THETA_TRAIL, Background, animation_gif, basin_summary, draws_theta,
                                  mean_std_text, surface_background)
+from . import common
 from ..charts.style import METHOD_COLORS, METHOD_NAMES
 from ..landscapes import get_landscape
 from ..trajectories import BasinMap, SimConfig, Simulation, many_starts, simulate
@@ -35,15 +36,8 @@ TABS = {"run": "🎬 This run: paths and loss", "starts": "🗺️ Many starts: 
 
 
 def follow_tab() -> None:
-    """Keep the URL's ``tab`` and the open tab (``pg_tab``, the label) in step, before the widgets.
-
-    A link opens its tab (``tab`` set by bind_url, no tab state yet); a click on a tab reruns the
-    page with the new label in ``pg_tab``, which then sets ``tab`` for sync_url to write."""
-    state = st.session_state
-    if state.get("pg_tab") in TABS.values():
-        state["tab"] = next(k for k, label in TABS.items() if label == state["pg_tab"])
-    else:
-        state["pg_tab"] = TABS[state.get("tab", "run")]
+    """The playground's open tab (``pg_tab``) and its link's ``tab`` in step (common.follow_tab)."""
+    common.follow_tab("tab", "pg_tab", TABS)
 
 
 # The simulations take a slot of the server-wide job queue inside the cached functions, so

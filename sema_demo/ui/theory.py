@@ -186,7 +186,10 @@ MAP_SIZE = 30                 # cells per axis at the default model size
 MAP_BUDGET = 30 * 30 * 100 * 1000   # cells × dimensions × steps of the default map (about a second)
 MAP_VIEWS = {"SEMA ÷ EMA, final loss": ("ema", "final"), "SEMA ÷ SGD, final loss": ("sgd", "final"),
              "SEMA ÷ EMA, steps to the level": ("ema", "steps"), "SEMA ÷ SGD, steps to the level": ("sgd", "steps")}
-MAP_PARAMS = {"nqm_map_view": Param(next(iter(MAP_VIEWS)), choices=tuple(MAP_VIEWS))}
+# The lower tabs; the open one is kept in the link as ?nqm_tab= (common.follow_tab).
+TABS = {"parts": "Bias and variance", "map": "🗺️ Map: when does SEMA help?"}
+MAP_PARAMS = {"nqm_map_view": Param(next(iter(MAP_VIEWS)), choices=tuple(MAP_VIEWS)),
+              "nqm_tab": Param("parts", choices=tuple(TABS))}
 
 
 def map_size(cfg: NQM) -> int:
