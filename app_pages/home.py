@@ -17,8 +17,9 @@ Training keeps **live weights θ** that the optimizer moves every step. An **exp
 average (EMA)** keeps a second copy **φ** that follows θ slowly: after every step
 φ ← α·φ + (1 − α)·θ. The average is less noisy, but it lags behind. **Switch EMA (SEMA)** adds one
 line: at the end of every epoch it copies the average back into the model, **θ ← φ**, and training
-continues from there; SEMA evaluates its φ. It costs nothing extra
-([Li et al., 2024](https://arxiv.org/abs/2402.09240)). Whether it *helps* depends on the setting:
+continues from there; SEMA evaluates its φ. The switch is one in-place copy per epoch, on top of the
+EMA's update ([Li et al., 2024](https://arxiv.org/abs/2402.09240) call it a free lunch; the scoreboard page
+times it). Whether it *helps* depends on the setting:
 below, one weight with noisy gradients, run over many seeds.
 """
 )
