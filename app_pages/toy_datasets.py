@@ -5,15 +5,16 @@ import pandas as pd
 import streamlit as st
 
 from sema_demo.averaging import METHOD_LABELS, METHODS
-from sema_demo.charts.boundaries import boundary_panels, figure_jpeg
+from sema_demo.charts.boundaries import boundary_panels, boundary_view_data
 from sema_demo.charts.training import diverged_notes
 from sema_demo.datasets.toy import DATASET_NAMES, DATASETS, MAX_CSV_ROWS, CSVError, csv_data, points_frame, toy_data
 from sema_demo.models import ACTIVATIONS, mlp
 from sema_demo.training import TrainConfig
 from sema_demo.ui.maps import measured_map_panel
 from sema_demo.ui import display, results
+from sema_demo.ui.boundary_view import boundary_view
 from sema_demo.ui.common import (Param, alpha_slider, bind_url, csv_download, figure_downloads, horizon_warning,
-                                 inline_image, plain, preset_buttons, sync_url)
+                                 plain, preset_buttons, sync_url)
 from sema_demo.ui.paths import paths_panel, paths_params, source_from_trainer
 from sema_demo.ui.runs import TrainedRun, remember_run
 from sema_demo.ui.training import is_playing, live_training, restart
@@ -119,19 +120,20 @@ def build(methods=methods):
     return data, partial(mlp, 2, hidden, data.n_classes, s.activation), config
 
 
-def panels(trainer, seed=0):
+def panels(trainer, seed=0, chart=boundary_panels):
+    """The decision panels of one seed: drawn by the browser (boundary_view_data) or by matplotlib (downloads)."""
     frame = trainer.frame()
     latest = frame[frame.seed == seed].groupby("method").test_acc.last()
     titles = {m: f"test accuracy {latest[m]:.1%}" if pd.notna(latest.get(m)) else "" for m in methods}
     notes = {m: f"diverged at epoch {e}" for (m, sd), e in trainer.diverged.items() if sd == seed}
     grids = {m: trainer.grids.get((m, seed)) for m in methods}
-    return boundary_panels(grids, data, trainer.extent, titles=titles, notes=notes, class_names=classes,
-                           font_scale=display.font_scale())
+    return chart(grids, data, trainer.extent, titles=titles, notes=notes, class_names=classes,
+                 font_scale=display.font_scale())
 
 
 def draw(trainer):
     frame, seed = trainer.frame(), shown_seed
-    st.image(inline_image(figure_jpeg(panels(trainer, seed or 0))), width="stretch")
+    boundary_view(panels(trainer, seed or 0, chart=boundary_view_data), key=f"{KEY}::boundaries")
     st.caption(f"Seed {seed or 0} of {s.seeds} (0 to {s.seeds - 1}), MLP {arch} ({s.activation}). ● training points, "
                "▲ test points; the dark line is where the predicted class changes, pale colour means the network "
                "is unsure.")

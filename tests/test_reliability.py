@@ -457,11 +457,17 @@ def test_an_empty_methods_link_says_to_pick_a_method():
 
 
 def test_dollar_signs_in_csv_labels_are_drawn_literally_not_as_mathtext():
-    from sema_demo.charts.boundaries import boundary_panels, figure_jpeg
+    import io
+
+    from sema_demo.charts.boundaries import boundary_panels, boundary_view_data
 
     labels = ["$\\frac{$", "$\\undefinedcommand$"]              # mathtext that cannot parse
     rows = "".join(f"{i},{i % 3},{labels[i % 2]}\n" for i in range(20))
     data, classes = csv_data(("x1,x2,label\n" + rows).encode())
     assert classes == sorted(labels)
-    picture = figure_jpeg(boundary_panels({"sgd": None, "sema": None}, data, (-3, 3, -3, 3), class_names=classes))
-    assert picture[:2] == b"\xff\xd8"
+    out = io.BytesIO()                                          # the download's PNG (matplotlib)
+    boundary_panels({"sgd": None, "sema": None}, data, (-3, 3, -3, 3), class_names=classes).savefig(out, format="png")
+    assert out.getvalue()[:4] == b"\x89PNG"
+    # the live view: the browser writes the names as text (textContent), so they travel unchanged
+    view = boundary_view_data({"sgd": None, "sema": None}, data, (-3, 3, -3, 3), class_names=classes)
+    assert view["class_names"] == classes

@@ -222,18 +222,18 @@ def test_opening_the_page_draws_before_it_queues_for_training(monkeypatch):
     from sema_demo.jobs import JobQueue
 
     events = []
-    real_slot, real_jpeg = JobQueue.slot, boundaries.figure_jpeg
+    real_slot, real_view = JobQueue.slot, boundaries.boundary_view_data
 
     def recording_slot(self, *args, **kwargs):
         events.append("slot")
         return real_slot(self, *args, **kwargs)
 
-    def recording_jpeg(*args, **kwargs):
+    def recording_view(*args, **kwargs):
         events.append("picture")
-        return real_jpeg(*args, **kwargs)
+        return real_view(*args, **kwargs)
 
     monkeypatch.setattr(JobQueue, "slot", recording_slot)
-    monkeypatch.setattr(boundaries, "figure_jpeg", recording_jpeg)
+    monkeypatch.setattr(boundaries, "boundary_view_data", recording_view)
     at = page()
     assert not at.exception and live(at).trainer.epoch >= 1          # it played: it trained in a slot
     assert events[:2] == ["picture", "slot"]

@@ -1,6 +1,7 @@
 """Decision-boundary panels: one per method, the class-probability heatmap and the points.
 
-    fig = boundary_panels(trainer.grids for one seed, data, extent, titles=..., notes=...)
+    fig = boundary_panels(trainer.grids for one seed, data, extent, titles=..., notes=...)   # matplotlib
+    view = boundary_view_data(the same arguments)     # the same panels as data, painted by the browser
 
 The heatmap mixes the class colours by predicted probability and fades to white where
 the network is unsure, so the boundary is where the colour turns pale; a thin line marks
@@ -9,15 +10,12 @@ triangles with a dark edge.
 """
 from __future__ import annotations
 
-import io
+import base64
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-
-from PIL import Image
 
 from .style import METHOD_COLORS, METHOD_NAMES
 
@@ -98,11 +96,43 @@ def _heatmap(ax, probs: np.ndarray, extent) -> None:
             ax.contour(xs, ys, margin, levels=[0.0], colors="#222222", linewidths=1.1, alpha=0.75)
 
 
-def figure_jpeg(fig: Figure, dpi: int = 100, quality: int = 90) -> bytes:
-    """A quick JPEG of a figure for live frames (PNG compression would cost more than drawing)."""
-    fig.set_dpi(dpi)
-    canvas = FigureCanvasAgg(fig)
-    canvas.draw()
-    out = io.BytesIO()
-    Image.fromarray(np.asarray(canvas.buffer_rgba())[..., :3]).save(out, format="JPEG", quality=quality)
-    return out.getvalue()
+# ----------------------------------------------------------------- the same panels, drawn by the browser
+
+GRID_LEVELS = 255               # probabilities are sent as bytes: 1/255 is far below a visible shade
+
+
+def _encoded_grid(probs: np.ndarray) -> dict:
+    """(res, res, classes) probabilities as base64 bytes, row-major from the lowest y (origin lower)."""
+    levels = np.rint(np.clip(np.nan_to_num(probs, nan=0.0), 0, 1) * GRID_LEVELS).astype(np.uint8)
+    return {"rows": int(probs.shape[0]), "cols": int(probs.shape[1]), "classes": int(probs.shape[2]),
+            "bytes": base64.b64encode(levels.tobytes()).decode("ascii")}
+
+
+def _points(x: np.ndarray, y: np.ndarray, span: float) -> dict:
+    keep = _subset(len(y), MAX_POINTS)
+    digits = max(0, 3 - int(np.floor(np.log10(span)))) if span > 0 else 3     # ≈ 1/1000 of the axis
+    return {"x": np.round(x[keep, 0], digits).tolist(), "y": np.round(x[keep, 1], digits).tolist(),
+            "c": y[keep].astype(int).tolist()}
+
+
+def boundary_view_data(grids: dict[str, np.ndarray | None], data, extent: tuple[float, float, float, float], *,
+                       titles: dict[str, str] | None = None, notes: dict[str, str] | None = None,
+                       class_names: list[str] | None = None, font_scale: float = 1.0) -> dict:
+    """What the browser's boundary view (sema_demo/ui/boundary_view) draws: the panels of
+    :func:`boundary_panels` as data (probability grids as bytes, the points as numbers), so a
+    live run sends numbers each tick and the browser paints them; the server draws nothing.
+
+    The colours, the faded-when-unsure mixing (:func:`probability_image`), the boundary line
+    where the top class changes, the markers and the legend are those of ``boundary_panels``.
+    """
+    n_classes = data.n_classes
+    names = list(class_names) if class_names else [f"class {k}" for k in range(n_classes)]
+    span = max(extent[1] - extent[0], extent[3] - extent[2])
+    points = {split: _points(getattr(data, f"x_{split}").cpu().numpy(), getattr(data, f"y_{split}").cpu().numpy(),
+                             span) for split in ("train", "test")}
+    panels = [{"method": m, "name": METHOD_NAMES[m], "color": METHOD_COLORS[m],
+               "title": (titles or {}).get(m, ""), "note": (notes or {}).get(m),
+               "grid": None if grids[m] is None else _encoded_grid(np.asarray(grids[m]))} for m in grids]
+    return {"panels": panels, "extent": [float(v) for v in extent], "points": points,
+            "class_colors": list(CLASS_COLORS[:n_classes]), "class_names": names,
+            "strength": [0.08, 0.5], "scale": float(font_scale)}

@@ -7,6 +7,7 @@ a JavaScript error or a console error.  Screenshots land in artifacts/e2e/.
     python -m pytest tests/e2e -m e2e
 """
 import re
+import time
 from urllib.parse import parse_qs, urlparse
 
 import pytest
@@ -26,7 +27,12 @@ METRIC = '[data-testid="stMetric"]'
 # Home's α slider: its default and the next choice (what one press of → moves it to).
 HOME_ALPHA = HOME_PARAMS["home_alpha"].default
 NEXT_ALPHA = HOME_PARAMS["home_alpha"].choices[list(HOME_PARAMS["home_alpha"].choices).index(HOME_ALPHA) + 1]
-FIGURE = {"toy": PICTURE, "images": CHART}   # what a training page redraws: decision panels, curves
+BOUNDARIES = ".bv"          # the toy page's boundary view (components v2; Playwright's CSS reaches its shadow root)
+FIGURE = {"toy": BOUNDARIES, "images": CHART}   # what a training page redraws: decision panels, curves
+# the share of a canvas's pixels that are not near-white: the heatmap was painted
+PAINTED = """canvas => { const d = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+    let n = 0; for (let i = 0; i < d.length; i += 4) if (Math.min(d[i], d[i + 1], d[i + 2]) < 230) n++;
+    return n / (d.length / 4); }"""
 
 
 def current_page(page) -> str:
@@ -83,11 +89,20 @@ def test_training_pages_play_trains_and_redraws_and_pause_holds(browser, server,
         wait_until_idle(page, timeout_ms=TIMEOUT_MS)
         figure = f'[data-testid="stMain"] {FIGURE[path]}'
         before = content(page.locator(figure).first)
+        draws = int(page.locator(BOUNDARIES).get_attribute("data-draws")) if path == "toy" else 0
         page.get_by_role("button", name="▶ Play").click()
         wait_for_text(page, PROGRESS, r"Epoch [1-9]\d* of \d+ · training")
-        wait_for_change(page, figure, before)
-        if path == "toy":                                # its live picture travels inside its message
-            assert page.locator(f"{figure} img").first.get_attribute("src").startswith("data:image/jpeg")
+        if path == "toy":           # the browser paints the panels from each tick's numbers: no picture is sent
+            view = page.locator(BOUNDARIES)
+            deadline = time.monotonic() + TIMEOUT_MS / 1000
+            while int(view.get_attribute("data-draws")) <= draws + 1 and time.monotonic() < deadline:
+                page.wait_for_timeout(200)
+            assert int(view.get_attribute("data-draws")) > draws + 1, "the panels are repainted while it trains"
+            canvases = page.locator(f"{BOUNDARIES} .bv-wrap canvas")
+            assert canvases.count() == 3 and page.locator(f"{figure} img").count() == 0
+            assert min(canvases.nth(i).evaluate(PAINTED) for i in range(3)) > 0.5
+        else:
+            wait_for_change(page, figure, before)
         screenshot(page, f"{path}_training")
         page.get_by_role("button", name="⏸ Pause").click()
         paused = wait_for_text(page, PROGRESS, r"Epoch [1-9]\d* of \d+ · (paused|finished)")
