@@ -1,12 +1,11 @@
 """Home: what SEMA is, in plain words, with a one-parameter picture and its loss over seeds."""
 import streamlit as st
 
-from sema_demo.charts.walk import loss_band_chart, walk_chart
 from sema_demo.ui import display
 from sema_demo.ui.common import active_preset, alpha_slider, bind_url, horizon_warning, preset_buttons, sync_url, \
     what_to_notice
-from sema_demo.ui.home import (PARAMS, PRESETS, SEED_CHOICES, STEPS, answer, model_of, notice, preset_help)
-from sema_demo.walk import noisy_walks, summarize_walks
+from sema_demo.ui.home import (PARAMS, PRESETS, SEED_CHOICES, answer, chart_specs, model_of, notice, preset_help,
+                               walks_of)
 
 bind_url(PARAMS)
 
@@ -41,14 +40,14 @@ with left:
 sync_url(PARAMS)
 
 s = st.session_state
-walks = noisy_walks(s.home_seeds, steps=STEPS, momentum=s.home_alpha, steps_per_epoch=s.home_epoch,
-                    noise=s.home_noise, seed=s.home_seed)
-summary = summarize_walks(walks)
+setting = (s.home_alpha, s.home_epoch, s.home_noise, s.home_seeds, s.home_seed)
+walks, summary = walks_of(*setting)
+walk_spec, band_spec = chart_specs(*setting, projector=display.projector())
 with right:
-    display.altair(walk_chart(walks.run(0), height=display.height(260)))
+    st.vega_lite_chart(spec=walk_spec, width="stretch")
     st.caption(f"Seed {s.home_seed}: SEMA's θ (light, dashed) jumps to its φ (solid orange) at every dashed line; "
                "SEMA evaluates φ.")
-    display.altair(loss_band_chart(walks, height=display.height(220)))
+    st.vega_lite_chart(spec=band_spec, width="stretch")
     st.caption(f"Loss ½θ² of the weights each method evaluates, over {s.home_seeds} seeds: line = mean, band = "
                "its 95 % interval (mean ± 1.96 standard errors).")
     horizon_warning(s.home_alpha, s.home_epoch, model=model_of(s))

@@ -29,8 +29,9 @@ def finished_toy(**query) -> AppTest:
     assert "appear here after the first epoch" in texts(at)        # drawn before the first epoch trains
     assert at.session_state["toy::live"].trainer.epoch <= 3          # a tick trains at most 3 × its pace
     at.run()
-    assert "redrawn every epoch" in texts(at)                       # while training: the growing paths
-    assert at.get("image")
+    assert "redrawn every epoch" in texts(at)                       # while training: the growing paths,
+    live_charts = [c for c in at.get("vega_lite_chart") if '"landings"' in c.proto.spec]
+    assert live_charts and not at.get("image")                         # as a chart the browser draws
     for _ in range(10):
         if at.session_state["toy::live"].trainer.done:
             break

@@ -56,9 +56,11 @@ def format_speed(speed: float) -> str:
     return "as fast as it trains" if speed == 0 else f"{speed:g} epochs/s"
 
 
-def styled(chart: Any) -> Any:
-    """An Altair chart with projector-sized fonts (unchanged when projector mode is off)."""
-    if not projector():
+def styled(chart: Any, on: bool | None = None) -> Any:
+    """An Altair chart with projector-sized fonts (unchanged when projector mode is off).
+
+    ``on`` overrides the session's projector mode (for a cached chart, whose cache key holds it)."""
+    if not (projector() if on is None else on):
         return chart
     f = PROJECTOR_FONT
     return (chart.configure_axis(labelFontSize=f["label"], titleFontSize=f["title"])

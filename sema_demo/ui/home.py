@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import math
 
+import streamlit as st
+
+from ..charts.walk import loss_band_chart, walk_chart
 from ..stats import verdict
 from ..theory import NQM, Regime, regime
-from ..walk import Walks, WalkSummary, walk_model
+from ..walk import Walks, WalkSummary, noisy_walks, summarize_walks, walk_model
+from . import display
 from .common import Param
 
 STEPS = 300
@@ -124,3 +128,23 @@ def notice(summary: WalkSummary, walks: Walks, alpha: float, switch_every: int) 
     lines.append(f"Over {walks.sgd.shape[1]} seeds ({window_text(summary)}): " +
                  ", ".join(f"{names[s]} {_f(means[s])}" for s in order) + " (lowest first).")
     return "\n".join(f"- {line}" for line in lines)
+
+
+# A class opens Home at once, with the same defaults, and moves the same sliders: every result
+# below is a pure function of the controls (the walks are seeded), so it is computed once per
+# setting and server process and then served from the cache to every student.
+@st.cache_data(max_entries=256, show_spinner=False)
+def walks_of(alpha: float, steps_per_epoch: int, noise: float, seeds: int, seed: int) -> tuple[Walks, WalkSummary]:
+    """The seeds' walks and their summary for one setting of the controls."""
+    walks = noisy_walks(seeds, steps=STEPS, momentum=alpha, steps_per_epoch=steps_per_epoch, noise=noise, seed=seed)
+    return walks, summarize_walks(walks)
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def chart_specs(alpha: float, steps_per_epoch: int, noise: float, seeds: int, seed: int,
+                projector: bool) -> tuple[dict, dict]:
+    """Home's two charts as Vega-Lite specs (the walk of the first seed; the loss band over seeds)."""
+    walks, _ = walks_of(alpha, steps_per_epoch, noise, seeds, seed)
+    height = (lambda base: round(base * display.PROJECTOR_SCALE)) if projector else (lambda base: base)
+    return (display.styled(walk_chart(walks.run(0), height=height(260)), on=projector).to_dict(),
+            display.styled(loss_band_chart(walks, height=height(220)), on=projector).to_dict())

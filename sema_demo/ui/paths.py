@@ -14,7 +14,6 @@ scrubber and a speed menu, with no server message per frame.  A seed picker show
 """
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,12 +21,13 @@ import numpy as np
 import streamlit as st
 import torch
 
+from ..charts.live_paths import live_paths_spec
 from ..charts.paths import DRAW_ORDER, _draws_live, paths_background, paths_figure
 from ..charts.style import METHOD_COLORS, METHOD_NAMES
 from ..paths import (PATH_COLUMNS, PLANES, PathRecorder, path_notes, point_losses, probe_subset, study_paths,
                      surface_grid)
 from . import display, path_player
-from .common import Param, csv_download, figure_downloads, inline_image, what_to_notice
+from .common import Param, csv_download, figure_downloads, what_to_notice
 from .jobs import heavy_job
 
 GRIDS = (11, 15, 21, 31, 41, 61)
@@ -160,9 +160,9 @@ def _live(source: PathSource, plane: str, seed: int) -> None:
     except ValueError:
         st.caption("The paths appear here after the first epoch.")
         return
-    png = io.BytesIO()
-    paths_figure(study, size=(7.5, 5.2)).savefig(png, format="png", dpi=90)
-    st.image(inline_image(png.getvalue(), "image/png"), width="stretch")
+    # Drawn by the browser: a matplotlib picture per tick cost the server ≈ 0.5 s per student.
+    fonts = display.PROJECTOR_FONT if display.projector() else None
+    st.vega_lite_chart(spec=live_paths_spec(study, size=display.height(420), fonts=fonts), width="content")
     st.caption(f"Seed {seed}, plane {PLANES[plane]} of the current weights, redrawn every epoch; the loss "
                "surface under them is measured when training ends.")
 
