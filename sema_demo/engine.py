@@ -3,13 +3,16 @@
     trainer = new_trainer(data, model_fn, config)   # a Trainer, or a RemoteTrainer in "dask" mode
     while not trainer.done:
         trainer.run_epoch()                         # same calls, same numbers, either way
+    rows = offload(compare_methods, models, x, y, settings, progress=bar)   # one measurement, either way
 
 Every Streamlit session is a thread of one server process, so in a classroom the
 students' trainings would compete for one GIL with every page redraw.  In "dask" mode a
 live run's ``Trainer`` lives in a worker process (a Dask actor); the server keeps a
 ``RemoteTrainer``, a light mirror that each ``run_epoch()`` updates with the new rows
 only, and that fetches the arrays a page draws (grids, networks, recorded paths) once
-per epoch, when a page reads them.  The job queue (``sema_demo.jobs``) stays on top:
+per epoch, when a page reads them.  Every other heavy computation (a landscape or a
+surface measured, a picture rendered, a simulation, a map) goes through :func:`offload`:
+a Dask task on a worker, its progress sent back and shown here.  The job queue (``sema_demo.jobs``) stays on top:
 the server takes a slot *before* it asks a worker for an epoch, so the queue's order,
 visible positions and interruptions are the same in both modes.
 
@@ -33,6 +36,7 @@ import pickle
 import subprocess
 import sys
 import threading
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -42,8 +46,8 @@ import torch
 from .jobs import default_slots
 from .training import Data, Trainer, TrainConfig
 
-__all__ = ["ENGINES", "EngineError", "WorkerLost", "RemoteTrainer", "engine_mode", "new_trainer", "slots",
-           "client", "shutdown"]
+__all__ = ["ENGINES", "EngineError", "WorkerLost", "RemoteTrainer", "engine_mode", "new_trainer", "offload",
+           "slots", "client", "shutdown"]
 
 ENGINES = ("inline", "dask")
 CONNECT_SECONDS = 10          # a scheduler or a worker that does not answer within this is gone
@@ -87,6 +91,76 @@ def slots() -> int:
         return default_slots()
     workers = client().scheduler_info(n_workers=-1)["workers"].values()
     return sum(w["nthreads"] for w in workers) + 1
+
+
+# ------------------------------------------------------------------- one heavy computation, anywhere
+
+PROGRESS_POLL = 0.1           # seconds between two looks at an offloaded task's progress messages
+
+
+def offload(fn: Callable, *args, progress: Callable | None = None, **kwargs):
+    """``fn(*args, **kwargs)`` where heavy work runs, and its result: here ("inline") or as a
+    task on a Dask worker ("dask").
+
+    ``progress``, if given, is passed to ``fn`` as its ``progress=`` keyword.  On a worker its
+    calls are sent back through a Dask queue and made here, in order, while the task runs (a
+    page's progress bar is then drawn by the page's own thread).  An error of ``fn`` is raised
+    here as itself; a worker that dies under the task is replaced by the scheduler, which runs
+    the task again (up to ``distributed.scheduler.allowed-failures`` times), and past that
+    :class:`WorkerLost` is raised.  ``fn`` and the arguments must pickle (module-level
+    functions, tensors, networks, dataclasses).
+    """
+    if engine_mode() == "inline":
+        return fn(*args, **kwargs) if progress is None else fn(*args, progress=progress, **kwargs)
+    dask_client = client()
+    queue = None
+    if progress is not None:
+        from distributed import Queue
+        queue = Queue(f"sema-progress-{uuid.uuid4().hex}", client=dask_client)
+    future = dask_client.submit(_run_offloaded, fn, args, kwargs, queue.name if queue else None, pure=False)
+
+    def replay() -> None:
+        if queue is not None and queue.qsize():
+            for call in queue.get(batch=True):
+                progress(*call)
+
+    try:
+        while True:
+            try:
+                result = future.result(timeout=PROGRESS_POLL if queue is not None else None)
+            except TimeoutError:
+                replay()
+                continue
+            replay()
+            return result
+    except Exception as err:
+        if isinstance(err, OSError) or type(err).__name__ in ("KilledWorker", "CancelledError",
+                                                              "FutureCancelledError", "CommClosedError"):
+            raise WorkerLost("the worker process computing it ended or cannot be reached") from err
+        raise
+    finally:
+        future.release()
+
+
+def several(*calls: tuple) -> tuple:
+    """Each ``(fn, *args)`` in turn, and their results: several computations offloaded as one task."""
+    return tuple(fn(*args) for fn, *args in calls)
+
+
+def train_to_end(data: Data, model_fn: Callable, config: TrainConfig) -> tuple[dict, Any]:
+    """A whole run trained (for :func:`offload`): its evaluated networks and its recorded paths."""
+    trainer = Trainer(data, model_fn, config)
+    trainer.run()
+    return trainer.models(), trainer.recorder
+
+
+def _run_offloaded(fn: Callable, args: tuple, kwargs: dict, queue_name: str | None):
+    """On the worker: run ``fn``, its progress calls put on the queue ``queue_name``."""
+    if queue_name is None:
+        return fn(*args, **kwargs)
+    from distributed import Queue
+    queue = Queue(queue_name)
+    return fn(*args, progress=lambda *call: queue.put(list(call)), **kwargs)
 
 
 # ------------------------------------------------------------------------------- the Dask client

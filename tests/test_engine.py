@@ -209,6 +209,76 @@ def test_a_worker_killed_mid_epoch_ends_the_run_cleanly_and_replay_restarts(embe
     assert not at.exception and not [e for e in at.error if "worker" in e.value]
 
 
+def small_map(epochs=3):
+    from sema_demo.maps import measured_map
+
+    data = toy_data("moons", 200, 0.3, 0.2)
+    base = TrainConfig(methods=("sgd", "ema", "sema"), epochs=epochs, batch_size=20, lr=0.3)
+    return measured_map, (data, partial(mlp, 2, (8,), 2), base, (0.8, 0.9), (1,), (0, 1), 0.9)
+
+
+def test_an_offloaded_computation_gives_the_inline_result_and_its_progress_in_order(embedded, monkeypatch):
+    fn, args = small_map()
+    seen = []
+    remote = engine.offload(fn, *args, progress=seen.append)
+    monkeypatch.setenv("SEMA_ENGINE", "inline")
+    here = []
+    local = engine.offload(fn, *args, progress=here.append)
+    assert seen == here == [1 / 3, 2 / 3, 1.0]                      # replayed here, in order, none lost
+    assert remote.runs.equals(local.runs) and remote.cells == local.cells
+    assert engine.several((sum, [1, 2]), (max, [3, 4])) == (3, 4)
+
+
+def test_an_offloaded_error_is_raised_as_itself(embedded):
+    with pytest.raises(ValueError, match="at least 2 seeds"):
+        engine.offload(small_map()[0], *small_map()[1][:5], (0,), 0.9)
+
+
+def test_a_worker_killed_under_an_offloaded_task_is_replaced_and_the_task_runs_again(embedded):
+    fn, args = small_map(epochs=40)
+    pid = next(iter(embedded.run(os.getpid).values()))
+    killed = threading.Event()
+
+    def kill_while_it_computes():
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if any(embedded.run(lambda dask_worker: len(dask_worker.active_threads)).values()):
+                os.kill(pid, signal.SIGKILL)
+                killed.set()
+                return
+            time.sleep(0.02)
+
+    killer = threading.Thread(target=kill_while_it_computes)
+    killer.start()
+    progress = []
+    result = engine.offload(fn, *args, progress=progress.append)   # no hang: the nanny's new worker runs it
+    killer.join(10)
+    assert killed.is_set()
+    assert progress[-1] == 1.0 and len(result.runs) == 2 * (1 + 2 + 2)   # per seed: SGD, EMA and SEMA at 2 α
+    assert next(iter(embedded.run(os.getpid).values())) != pid
+
+
+def test_the_theory_page_computes_its_curves_and_map_on_the_workers(embedded, monkeypatch):
+    """Theory's exact curves, Monte-Carlo runs and map are offloaded, and the page shows the same numbers."""
+    import streamlit as st
+
+    calls = []
+    real = engine.offload
+    monkeypatch.setattr(engine, "offload", lambda fn, *a, **k: calls.append(fn.__name__) or real(fn, *a, **k))
+
+    def page_text() -> list[str]:
+        st.cache_data.clear()                       # computed now, not served from another test's cache
+        at = AppTest.from_file(str(ROOT / "app_pages" / "theory.py"), default_timeout=120)
+        at.run()
+        assert not at.exception, [e.value for e in at.exception]
+        return [m.value for m in at.markdown] + [str(m.value) for m in at.metric]
+
+    on_workers = page_text()
+    assert {"several", "default_map"} <= set(calls)
+    monkeypatch.setenv("SEMA_ENGINE", "inline")
+    assert page_text() == on_workers
+
+
 def test_a_bad_engine_setting_is_a_message_not_a_traceback(monkeypatch):
     monkeypatch.setenv("SEMA_ENGINE", "ray")
     with pytest.raises(engine.EngineError, match="SEMA_ENGINE must be one of inline, dask, got 'ray'"):

@@ -8,7 +8,7 @@ import streamlit as st
 
 from ..charts.claims import effects_chart
 from ..claims import COMMAND, QUICK_COMMAND, load_report, run_claims
-from .jobs import heavy_job
+from .jobs import offloaded
 
 REPORT_PATH = Path(__file__).resolve().parents[2] / "docs" / "claims" / "claims.json"
 PAGE_TITLES = {"toy": "Decision boundaries", "landscape": "Flatness vs sharpness", "images": "Image classification",
@@ -60,8 +60,8 @@ def show_report(report: dict, key: str) -> None:
 def rerun_quick() -> None:
     """Run the quick scoreboard now, with a progress bar, under the job queue; keep it for this session."""
     bar = st.progress(0.0, text="waiting for a slot …")
-    with heavy_job("measurements"):
-        report = run_claims(quick=True, progress=lambda fraction, text: bar.progress(min(fraction, 1.0), text=text))
+    report = offloaded("measurements", run_claims, quick=True,
+                       progress=lambda fraction, text: bar.progress(min(fraction, 1.0), text=text))
     bar.empty()
     st.session_state[LIVE_KEY] = report
 

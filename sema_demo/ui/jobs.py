@@ -57,3 +57,18 @@ def heavy_job(what: str = "training") -> Iterator[None]:
     with job_queue().slot(on_wait=on_wait, check=_yield_to_streamlit):
         notice.empty()
         yield
+
+
+def offloaded(what: str, fn, *args, progress=None, **kwargs):
+    """``fn(*args, **kwargs)`` in a slot of the queue, run where heavy work runs (``engine.offload``:
+    here, or on a Dask worker in the classroom mode); a lost worker or an unusable engine is a
+    message on the page, never a traceback."""
+    with heavy_job(what):
+        try:
+            return engine.offload(fn, *args, progress=progress, **kwargs)
+        except engine.WorkerLost as err:
+            st.error(f"The worker process computing these {what} stopped ({err}). Change a control or reload "
+                     "the page to compute them again.", icon="🔌")
+        except engine.EngineError as err:
+            st.error(f"The computing engine is not available: {err}", icon="🚫")
+    st.stop()

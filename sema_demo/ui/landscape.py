@@ -23,8 +23,9 @@ from ..flatness import claim_holds, claim_lines
 from ..models import mlp
 from ..stats import MIN_SEEDS_TO_TELL
 from ..sharpness import Comparison, SharpnessSettings, compare_methods, flatness_summary, interpolation_frame
-from ..training import Trainer, TrainConfig
-from .jobs import heavy_job
+from ..training import TrainConfig
+from ..engine import train_to_end
+from .jobs import offloaded
 from .runs import TrainedRun, remember_run
 
 # The quick runs this page trains itself, on noisy two moons (a real loss floor, not a separable
@@ -56,10 +57,8 @@ def train_quick(kind: str = "default") -> TrainedRun:
                     f"{config.epochs} epochs)…"):
         data = toy_data("moons", n=1000, noise=0.5, seed=0)
         model_fn = partial(mlp, 2, (32, 32), 2, "tanh")
-        trainer = Trainer(data, model_fn, config)
-        with heavy_job("training"):
-            trainer.run()
-    run = TrainedRun(label, "landscape", data, model_fn, config, trainer.models(), trainer.recorder)
+        models, recorder = offloaded("training", train_to_end, data, model_fn, config)
+    run = TrainedRun(label, "landscape", data, model_fn, config, models, recorder)
     remember_run(run)
     return run
 
@@ -160,11 +159,11 @@ def measured(run: TrainedRun, settings: SharpnessSettings, n_points: int, start:
             bar.progress(done / (total + 1), text=f"Measuring {METHOD_NAMES.get(method, method)} · {seed} "
                                                   f"({done + 1} of {total})…")
 
-        with heavy_job("measurements"):
-            comparison = compare_methods(run.models, x, y, settings, progress=progress)
-            bar.progress(1.0, text="Interpolating between solutions…")
-            path = (interpolation_frame(run.models, start, end, x, y, torch.linspace(-0.5, 1.5, 41))
-                    if start != end else pd.DataFrame(columns=["seed", "t", "loss"]))
+        comparison = offloaded("measurements", compare_methods, run.models, x, y, settings, progress=progress)
+        bar.progress(1.0, text="Interpolating between solutions…")
+        path = (offloaded("measurements", interpolation_frame, run.models, start, end, x, y,
+                          torch.linspace(-0.5, 1.5, 41))
+                if start != end else pd.DataFrame(columns=["seed", "t", "loss"]))
         bar.empty()
         cache[key] = Measured(comparison, path, len(x))
         while len(cache) > MAX_CACHED:

@@ -8,7 +8,7 @@ from ..maps import MeasuredMap, cell_count, measured_map
 from ..training import Data, TrainConfig
 from . import display
 from .common import csv_download, what_to_notice
-from .jobs import heavy_job
+from .jobs import offloaded
 
 MAP_ALPHAS = (0.8, 0.9, 0.95, 0.98, 0.99)
 MAP_SWITCHES = (1, 2, 3, 5, 10)
@@ -53,9 +53,9 @@ def measured_map_panel(data: Data, model_fn, base: TrainConfig, target: float, s
         if st.session_state.get(REQUESTED) != key:
             return
         bar = st.progress(0.0, text="waiting for a slot …")
-        with heavy_job("training"):
-            cache[key] = measured_map(data, model_fn, base, MAP_ALPHAS, MAP_SWITCHES, range(MAP_SEEDS), target,
-                                      progress=lambda f: bar.progress(f, text=f"training the map: {f:.0%}"))
+        cache[key] = offloaded("training", measured_map, data, model_fn, base, MAP_ALPHAS, MAP_SWITCHES,
+                               range(MAP_SEEDS), target,
+                               progress=lambda f: bar.progress(f, text=f"training the map: {f:.0%}"))
         bar.empty()
     result = cache[key]
     view = st.radio("Compare", tuple(VIEWS), horizontal=True, key="toy_map_view",
