@@ -279,6 +279,20 @@ def test_the_theory_page_computes_its_curves_and_map_on_the_workers(embedded, mo
     assert page_text() == on_workers
 
 
+def test_an_offloaded_computation_that_cannot_finish_is_a_message_on_the_page(monkeypatch):
+    import streamlit as st
+
+    def lost(*args, **kwargs):
+        raise engine.WorkerLost("the worker process computing it ended or cannot be reached")
+
+    monkeypatch.setattr(engine, "offload", lost)
+    st.cache_data.clear()
+    at = AppTest.from_file(str(ROOT / "app_pages" / "theory.py"), default_timeout=60)
+    at.run()
+    assert not at.exception
+    assert any("The worker process computing these computations stopped" in e.value for e in at.error)
+
+
 def test_a_bad_engine_setting_is_a_message_not_a_traceback(monkeypatch):
     monkeypatch.setenv("SEMA_ENGINE", "ray")
     with pytest.raises(engine.EngineError, match="SEMA_ENGINE must be one of inline, dask, got 'ray'"):
