@@ -22,7 +22,9 @@ Settings (environment variables, read when the first trainer is made):
 - ``SEMA_SCHEDULER=tcp://host:8786``: use that Dask scheduler (implies ``dask``; its
   workers need this package installed) instead of the embedded cluster;
 - ``SEMA_WORKERS``: worker processes of the embedded cluster (default: cores − 1, one
-  core left to the server's page renders), one thread each.
+  core left to the server's page renders), one thread each;
+- ``SEMA_WORKER_NICE``: how much lower their CPU priority is than the server's (default 10, 0:
+  the same), so that a page run never waits behind an epoch on a busy machine.
 
 "inline" is the default because one user's first run then starts at once, with no worker
 process to start (``benchmarks/bench_engine.py``); a classroom server sets
@@ -51,6 +53,7 @@ __all__ = ["ENGINES", "EngineError", "WorkerLost", "RemoteTrainer", "engine_mode
 
 ENGINES = ("inline", "dask")
 CONNECT_SECONDS = 10          # a scheduler or a worker that does not answer within this is gone
+WORKER_NICE = 10              # the embedded workers' niceness (worker_niceness)
 START_SECONDS = 120           # a run that no worker takes within this cannot start (no worker left)
 
 
@@ -215,12 +218,24 @@ def _embedded() -> dict:
     cluster = LocalCluster(n_workers=0, host="127.0.0.1", scheduler_port=0, dashboard_address=None)
     package_root = str(Path(__file__).resolve().parents[1])
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p)}
-    process = subprocess.Popen([sys.executable, "-m", "dask", "worker", cluster.scheduler_address,
+    niceness = worker_niceness() if hasattr(os, "nice") else 0
+    # `python -m dask worker …`, lowered in priority first (POSIX; its nanny and workers inherit it)
+    start = [sys.executable, "-m", "dask"] if niceness == 0 else \
+        [sys.executable, "-c", f"import os, runpy; os.nice({niceness}); runpy.run_module('dask', run_name='__main__')"]
+    process = subprocess.Popen([*start, "worker", cluster.scheduler_address,
                                 "--nworkers", str(workers), "--nthreads", "1", "--host", "127.0.0.1",
                                 "--no-dashboard", "--death-timeout", "30", "--name", "sema"],
                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     atexit.register(_stop_process, process)
     return dict(cluster=cluster, workers=process)
+
+
+def worker_niceness() -> int:
+    """How much lower the embedded workers' CPU priority is than the server's: ``$SEMA_WORKER_NICE``
+    (0–19, default 10).  A page run is short and a student waits for it; an epoch is long and
+    paced: on a busy machine the server's page runs go first and training takes every core left."""
+    configured = os.environ.get("SEMA_WORKER_NICE", "")
+    return min(19, int(configured)) if configured.isdigit() else WORKER_NICE
 
 
 def _stop_process(process: subprocess.Popen) -> None:

@@ -93,6 +93,14 @@ def test_the_embedded_cluster_trains_the_same_numbers_as_in_process(embedded):
     assert actors_on_workers(embedded) == 0
 
 
+@pytest.mark.skipif(not hasattr(os, "nice"), reason="process priorities are POSIX")
+def test_the_embedded_workers_yield_the_cpu_to_the_servers_page_runs(embedded):
+    """Their niceness is the server's + SEMA_WORKER_NICE (default 10): a page run goes first."""
+    server = os.nice(0)
+    assert set(embedded.run(os.nice, 0).values()) == {min(19, server + engine.worker_niceness())}
+    assert engine.worker_niceness() == 10
+
+
 def test_the_queue_stays_fair_on_top_of_the_engine(embedded):
     """The slot is taken in the server before the worker is asked: arrival order, one job at a time."""
     queue, trainers = JobQueue(slots=1), [engine.new_trainer(*toy_run(epochs=2)) for _ in range(3)]
