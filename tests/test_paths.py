@@ -238,3 +238,53 @@ def test_a_diverged_run_is_left_out_and_bad_plane_names_are_refused(toy):
     study = study_paths(toy.recorder, models, 0)
     assert "ema" not in set(study.frame.method) and [p["method"] for p in study.points] == ["sgd", "sema"]
     assert study.plane.note                       # two ends: the second direction came from the paths
+
+
+@pytest.mark.parametrize("plane", ["solutions", "pca"])
+def test_every_text_of_the_paths_pictures_grows_with_the_font_scale_and_no_end_label_overlaps(toy, plane):
+    """Projector mode (display.font_scale() = 1.45): the player's background and the matplotlib figure
+    set every label larger, and the end labels stay inside the plot, off every ★ and off each other."""
+    from sema_demo.charts.paths import END_POINTS, background_figure, paths_figure
+    from sema_demo.charts.playground import label_extent
+
+    models = toy.models()
+    study = study_paths(toy.recorder, models, seed=0, plane=plane)
+    points = point_losses(study, models, toy.x_train, toy.y_train)
+    grid = surface_grid(study, models[("sgd", 0)], toy.x_train, toy.y_train, resolution=7)
+
+    def texts(fig) -> dict[str, float]:
+        fig.canvas.draw()
+        out = {}
+        for i, ax in enumerate(fig.axes):
+            for t in (ax.xaxis.label, ax.yaxis.label, ax._left_title, *ax.texts, *ax.get_xticklabels(),
+                      *ax.get_yticklabels()):
+                if t.get_text():
+                    out[f"axes {i}: {t.get_text()}"] = t.get_fontsize()
+        for t in fig.legends[0].get_texts():
+            out[f"legend: {t.get_text()}"] = t.get_fontsize()
+        return out
+
+    for build in (lambda f: background_figure(study, grid, points, font_scale=f),
+                  lambda f: paths_figure(study, grid, points, font_scale=f)):
+        usual, larger = build(1.0), build(1.45)
+        a, b = texts(usual), texts(larger)
+        assert "axes 1: training loss (log scale)" in a and "legend: SEMA φ" in a
+        assert any(k.startswith("axes 0: direction 1") or k.startswith("axes 0: principal direction 1") for k in a)
+        assert sum(k.startswith("axes 0: SEMA ") for k in a) == 1          # the ends, with their loss
+        shared = set(a) & set(b)
+        assert len(shared) >= len(a) - 2, set(a) ^ set(b)                 # a tick or two may differ
+        for key in shared:
+            assert b[key] == pytest.approx(1.45 * a[key]), key
+        for fig in (usual, larger):
+            ax, renderer = fig.axes[0], fig.canvas.get_renderer()
+            box = ax.get_window_extent(renderer)
+            ends = [t for t in ax.texts if t.get_text() != "start"]
+            stars = ax.transData.transform([t.xy for t in ends])
+            boxes = [label_extent(t, renderer) for t in ends]
+            radius = END_POINTS / 2 * fig.dpi / 72
+            for i, e in enumerate(boxes):
+                assert box.x0 - 1 <= e.x0 and e.x1 <= box.x1 + 1 and box.y0 - 1 <= e.y0 and e.y1 <= box.y1 + 1
+                for x, y in stars:
+                    assert np.hypot(max(e.x0 - x, x - e.x1, 0), max(e.y0 - y, y - e.y1, 0)) >= radius - 1
+                for other in boxes[i + 1:]:
+                    assert not e.overlaps(other), (ends[i].get_text(), [t.get_text() for t in ends])
