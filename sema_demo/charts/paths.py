@@ -18,7 +18,7 @@ from matplotlib.ticker import FuncFormatter
 from PIL import Image
 
 from ..paths import PLANES, PathStudy, SurfaceGrid
-from .playground import SUPERSAMPLE, SURFACE_CMAP, Background, place_labels
+from .playground import BADGE_POINTS, SUPERSAMPLE, SURFACE_CMAP, Background, place_labels
 from .style import METHOD_COLORS, METHOD_NAMES
 
 DRAW_ORDER = ("sgd", "swa", "lookahead", "ema", "sema")   # SEMA last: on top
@@ -85,8 +85,9 @@ END_POINTS = 16                 # an end's ★, across (points)
 FONT = {"title": 11, "label": 10, "tick": 10, "end": 10, "legend": 9, "start": 9}   # at font_scale 1
 
 
-def _ends(fig, ax, points: list[dict], font_scale: float = 1.0) -> None:
-    """★ at each defining point, labelled with its method and, when known, its true loss."""
+def _ends(fig, ax, points: list[dict], font_scale: float = 1.0, top_band: float = 0.0) -> None:
+    """★ at each defining point, labelled with its method and, when known, its true loss; no label in the
+    ``top_band`` points along the plot's top edge."""
     notes = []
     for p in points:
         ax.plot(p["x"], p["y"], marker="*", ms=END_POINTS, color="gold", markeredgecolor="black", zorder=5)
@@ -102,7 +103,7 @@ def _ends(fig, ax, points: list[dict], font_scale: float = 1.0) -> None:
         k = i % len(LABEL_CORNERS)
         return list(LABEL_CORNERS[k:] + LABEL_CORNERS[:k])
 
-    place_labels(fig, ax, notes, corners, offset=LABEL_OFFSET, star_points=END_POINTS)
+    place_labels(fig, ax, notes, corners, offset=LABEL_OFFSET, star_points=END_POINTS, top_band=top_band)
 
 
 def _axis_labels(ax, study: PathStudy, font_scale: float = 1.0) -> None:
@@ -196,7 +197,7 @@ def background_figure(study: PathStudy, grid: SurfaceGrid, points: list[dict], c
     _axis_labels(ax, study, font_scale)
     _title(ax, study, title, font_scale)
     _legend(fig, list(dict.fromkeys(study.frame.method)), font_scale)
-    _ends(fig, ax, points, font_scale)
+    _ends(fig, ax, points, font_scale, top_band=BADGE_POINTS * font_scale)   # the player's step badge goes there
     return fig
 
 

@@ -25,7 +25,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import LinearSegmentedColormap
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.ticker import FuncFormatter
+from matplotlib.ticker import FuncFormatter, MaxNLocator
 from PIL import Image, ImageColor, ImageDraw, ImageFont
 
 from ..landscapes import Landscape
@@ -37,6 +37,10 @@ SUPERSAMPLE = 2                 # draw at 2× and halve: cheap anti-aliasing for
 DRAW_ORDER = ("sgd", "swa", "lookahead", "ema", "sema")   # SEMA last: on top
 SHARES_THETA_WITH_SGD = ("ema", "swa")   # these never move θ: their θ is SGD's path
 STAR_POINTS = 20                # a minimum's ★, across (points)
+UNDER_BAR_SCALE = 1.2          # from this font scale on, the colour bar sits under the plot
+# The path player draws its step badge along the plot's top edge, about this high (points of the picture,
+# at font scale 1, as the page shows it): minimum labels keep out of that band.
+BADGE_POINTS = 34
 LABEL_GAP_POINTS = 4            # the least space between two minimum labels (points)
 THETA_TRAIL = 150               # steps of θ drawn behind the current point
 # A quiet light surface (white = low loss) so the coloured paths stand out on a projector.
@@ -80,8 +84,14 @@ def _legend_handles(methods) -> list[Line2D]:
     return handles
 
 
-def surface_figure(land: Landscape, methods, width_px: int = 820, height_px: int = 780, resolution: int = 220,
-                   font_scale: float = 1.0) -> Figure:
+def two_figures(value: float) -> str:
+    """A value to 2 significant figures without e-notation: 0.019, 6.3, 250, 1,600."""
+    rounded = float(f"{value:.2g}")
+    return f"{rounded:,.0f}" if abs(rounded) >= 100 else f"{rounded:g}"
+
+
+def surface_figure(land: Landscape, methods, width_px: int = 820, height_px: int | None = None,
+                   resolution: int = 220, font_scale: float = 1.0) -> Figure:
     """The loss surface of ``land`` with its minima, colour bar and a legend for ``methods``.
 
     ``font_scale`` enlarges every text (projector mode); the layout makes room for it, so labels,
@@ -89,6 +99,9 @@ def surface_figure(land: Landscape, methods, width_px: int = 820, height_px: int
     minimum labels, one per labelled minimum in ``land.minima`` order.
     """
     f = font_scale
+    under = f >= UNDER_BAR_SCALE
+    if height_px is None:                       # taller with the colour bar under the plot: it stays square-ish
+        height_px = round(width_px * (960 if under else 780) / 820)
     xs, ys, z, levels = _surface(land, resolution)
     fig = Figure(figsize=(width_px / 100, height_px / 100), dpi=100 * SUPERSAMPLE, layout="constrained")
     fig.get_layout_engine().set(w_pad=0.06, h_pad=0.06)
@@ -96,11 +109,16 @@ def surface_figure(land: Landscape, methods, width_px: int = 820, height_px: int
     ax = fig.add_subplot()
     filled = ax.contourf(xs, ys, np.clip(z, levels[0], levels[-1]), levels=levels, cmap=SURFACE_CMAP)
     ax.contour(xs, ys, z, levels=levels[::2], colors="#6b7785", linewidths=0.5, alpha=0.5)
-    bar = fig.colorbar(filled, ax=ax, fraction=0.035, pad=0.02, aspect=30)
-    bar.set_label("loss" + (" (log scale)" if land.log_scale else ""), fontsize=16 * f)
+    # Projector fonts: the colour bar goes under the plot, which keeps the picture's whole width (the
+    # player's step badge, drawn in the plot's top corner, needs it at a projector's 1280 px).
+    bar = fig.colorbar(filled, ax=ax, location="bottom" if under else "right", fraction=0.035,
+                       pad=0.02 if not under else 0.01, aspect=30 if not under else 45)
+    bar.set_label("loss" + (" (log scale)" if land.log_scale else ""), fontsize=16 * f, labelpad=2 if under else 4)
+    if under:
+        bar.locator = MaxNLocator(5)
     if land.log_scale:
-        bar.formatter = FuncFormatter(lambda v, _: f"{10 ** v:.2g}")
-        bar.update_ticks()
+        bar.formatter = FuncFormatter(lambda v, _: two_figures(10 ** v))
+    bar.update_ticks()
     labelled = [m for m in land.minima if m.labelled]
     show_loss = len({round(m.loss, 3) for m in labelled}) > 1      # only when the depths differ
     for m in land.minima:
@@ -108,7 +126,7 @@ def surface_figure(land: Landscape, methods, width_px: int = 820, height_px: int
             ax.plot(*m.point, marker=".", ms=3, color="#333333", alpha=0.6)
             continue
         ax.plot(*m.point, marker="*", ms=STAR_POINTS, color="gold", markeredgecolor="black", zorder=3)
-        details = (f"loss {m.loss:.2f} · " if show_loss else "") + f"sharpness {m.sharpness:.2g}"
+        details = (f"loss {m.loss:.2f} · " if show_loss else "") + f"sharpness {two_figures(m.sharpness)}"
         note = ax.annotate(f"{m.name} minimum\n{details}", m.point, xytext=(0, 0), textcoords="offset points",
                            fontsize=13 * f, linespacing=1.15, zorder=4,
                            bbox=dict(boxstyle="round,pad=0.25", fc="white", ec="#999999", alpha=0.9))
@@ -124,11 +142,11 @@ def surface_figure(land: Landscape, methods, width_px: int = 820, height_px: int
     fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 4 if f < 1.2 else 3),
                fontsize=14 * f, frameon=False, title="faint θ: live weights (recent steps)    bold φ: averages",
                title_fontsize=12.5 * f)
-    _place_labels(fig, ax, land)
+    _place_labels(fig, ax, land, f)
     return fig
 
 
-def _place_labels(fig: Figure, ax, land: Landscape) -> None:
+def _place_labels(fig: Figure, ax, land: Landscape, font_scale: float) -> None:
     """Each minimum's label beside its ★: first choice, the corner facing the plot's centre (so it
     stays inside), above a ★ in the upper half and below one in the lower half (away from a
     neighbour across the middle); the other corners where that one is not free."""
@@ -138,20 +156,23 @@ def _place_labels(fig: Figure, ax, land: Landscape) -> None:
         right, up = note.xy[0] <= middle_x, note.xy[1] >= middle_y
         return [(right, up), (right, not up), (not right, up), (not right, not up)]
 
-    notes = list(ax.texts)      # where two lines do not fit (projector fonts), the details take two
-    wordings = [[n.get_text(), n.get_text().replace(" · ", "\n")] for n in notes]
-    place_labels(fig, ax, notes, corners, offset=(13, 12), star_points=STAR_POINTS, wordings=wordings)
+    notes = list(ax.texts)      # where two lines do not fit (projector fonts), narrower ones on more lines
+    wordings = [list(dict.fromkeys([t, t.replace(" · ", "\n"), t.replace(" minimum\n", "\nminimum\n")]))
+                for t in (n.get_text() for n in notes)]
+    place_labels(fig, ax, notes, corners, offset=(13, 12), star_points=STAR_POINTS, wordings=wordings,
+                 top_band=BADGE_POINTS * font_scale)
 
 
 def place_labels(fig: Figure, ax, notes: list, corners, offset: tuple[float, float], star_points: float,
-                 wordings: list[list[str]] | None = None, max_tried: int = 6) -> None:
+                 wordings: list[list[str]] | None = None, top_band: float = 0.0, max_tried: int = 6) -> None:
     """Put each annotation at one of the four corners around the point it labels (``offset``
     points away), so that every label stays inside the axes, covers none of the labelled points
     (markers ``star_points`` across) and no other label.
 
     ``corners(i, note)`` lists the corners (right?, up?) in order of preference; ``wordings[i]``,
     when given, the label's texts in order of preference (e.g. on two lines, then on three).
-    A label nearer another point than its own is avoided too.  Every combination is tried (up to
+    A label nearer another point than its own is avoided too, and so is a band ``top_band`` points
+    high along the top of the axes (where the path player draws its step badge).  Every combination is tried (up to
     ``max_tried`` labels; beyond that each takes its first choice); ties go to the preferred ones.
     The figure must have a canvas (FigureCanvasAgg(fig)).
     """
@@ -160,6 +181,7 @@ def place_labels(fig: Figure, ax, notes: list, corners, offset: tuple[float, flo
     fig.draw_without_rendering()                # the layout: where the axes finally sit
     renderer = fig.canvas.get_renderer()
     box = ax.get_window_extent(renderer)
+    band = box.y1 - top_band * fig.dpi / 72        # labels stay below this line
     points = ax.transData.transform([note.xy for note in notes])
     radius = star_points / 2 * fig.dpi / 72
     gap = LABEL_GAP_POINTS * fig.dpi / 72
@@ -178,7 +200,7 @@ def place_labels(fig: Figure, ax, notes: list, corners, offset: tuple[float, flo
         for rank, (text, corner) in enumerate(tried[: 1 if len(notes) > max_tried else len(tried)]):
             put(note, text, *corner)
             e = label_extent(note, renderer)
-            outside = max(box.x0 - e.x0, 0) + max(e.x1 - box.x1, 0) + max(box.y0 - e.y0, 0) + max(e.y1 - box.y1, 0)
+            outside = max(box.x0 - e.x0, 0) + max(e.x1 - box.x1, 0) + max(box.y0 - e.y0, 0) + max(e.y1 - band, 0)
             away = [np.hypot(max(e.x0 - x, x - e.x1, 0), max(e.y0 - y, y - e.y1, 0)) for x, y in points]
             covered = sum(max(radius - d, 0) for d in away)
             # nearer another point than its own: a reader would give it to the wrong ★
@@ -207,7 +229,7 @@ def label_extent(note, renderer):
     return note.get_bbox_patch().get_window_extent(renderer)
 
 
-def surface_background(land: Landscape, methods, width_px: int = 820, height_px: int = 780,
+def surface_background(land: Landscape, methods, width_px: int = 820, height_px: int | None = None,
                        resolution: int = 220, font_scale: float = 1.0) -> Background:
     """The loss surface of ``land`` with its minima and a legend for ``methods``, as pixels
     (:func:`surface_figure`, with every text ``font_scale`` times larger)."""
