@@ -164,7 +164,7 @@ def _place_labels(fig: Figure, ax, land: Landscape, font_scale: float) -> None:
 
 
 def place_labels(fig: Figure, ax, notes: list, corners, offset: tuple[float, float], star_points: float,
-                 wordings: list[list[str]] | None = None, top_band: float = 0.0, max_tried: int = 6) -> None:
+                 wordings: list[list[str]] | None = None, top_band: float = 0.0, max_tried: int = 50_000) -> None:
     """Put each annotation at one of the four corners around the point it labels (``offset``
     points away), so that every label stays inside the axes, covers none of the labelled points
     (markers ``star_points`` across) and no other label.
@@ -172,9 +172,9 @@ def place_labels(fig: Figure, ax, notes: list, corners, offset: tuple[float, flo
     ``corners(i, note)`` lists the corners (right?, up?) in order of preference; ``wordings[i]``,
     when given, the label's texts in order of preference (e.g. on two lines, then on three).
     A label nearer another point than its own is avoided too, and so is a band ``top_band`` points
-    high along the top of the axes (where the path player draws its step badge).  Every combination is tried (up to
-    ``max_tried`` labels; beyond that each takes its first choice); ties go to the preferred ones.
-    The figure must have a canvas (FigureCanvasAgg(fig)).
+    high along the top of the axes (where the path player draws its step badge).  Every combination
+    is tried (up to ``max_tried`` of them; beyond that each label takes its own best place); ties go
+    to the preferred ones.  The figure must have a canvas (FigureCanvasAgg(fig)).
     """
     if not notes:
         return
@@ -197,7 +197,7 @@ def place_labels(fig: Figure, ax, notes: list, corners, offset: tuple[float, flo
         texts = wordings[i] if wordings else [note.get_text()]
         tried = [(t, c) for t in texts for c in corners(i, note)]
         mine = []
-        for rank, (text, corner) in enumerate(tried[: 1 if len(notes) > max_tried else len(tried)]):
+        for rank, (text, corner) in enumerate(tried):
             put(note, text, *corner)
             e = label_extent(note, renderer)
             outside = max(box.x0 - e.x0, 0) + max(e.x1 - box.x1, 0) + max(box.y0 - e.y0, 0) + max(e.y1 - band, 0)
@@ -217,6 +217,8 @@ def place_labels(fig: Figure, ax, notes: list, corners, offset: tuple[float, flo
         return (sum(c for _, _, c in choice)
                 + 1e3 * sum(overlap(a[1], b[1]) for i, a in enumerate(choice) for b in choice[i + 1:]))
 
+    if math.prod(len(o) for o in options) > max_tried:
+        options = [[min(o, key=lambda option: option[2])] for o in options]
     best = min(itertools.product(*options), key=cost)
     for note, ((text, corner), _, _) in zip(notes, best):
         put(note, text, *corner)
