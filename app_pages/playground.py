@@ -107,7 +107,7 @@ if not st.session_state.methods:
     st.stop()
 config = ui.config_from_state(st.session_state)
 sim = ui.simulation(config)
-bg = ui.background(config.landscape, config.methods)
+bg = ui.background(config.landscape, config.methods, display.font_scale())
 ui.input_messages(sim)
 
 preset_buttons(PRESETS, PRESET_HELP, on_apply=ui.start_playing)

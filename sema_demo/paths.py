@@ -561,3 +561,14 @@ def point_losses(study: PathStudy, models: dict[tuple[str, int], nn.Module], x: 
     at = surface.losses(torch.tensor([[p["x"], p["y"]] for p in study.points]), directions, origin)
     return [{**p, "loss": _surface(net, x, y, loss_fn).loss(), "surface_loss": float(value)}
             for p, net, value in zip(study.points, nets, at)]
+
+
+def measured_study(recorder: PathRecorder, models: dict[tuple[str, int], nn.Module], seed: int, plane: str,
+                   x: torch.Tensor, y: torch.Tensor, x_train: torch.Tensor, y_train: torch.Tensor, resolution: int,
+                   reach: float, split: str) -> tuple[PathStudy, list[dict], SurfaceGrid]:
+    """What the paths panel measures for one seed, in one call (a task the engine can offload):
+    the projected paths, the ends' true training loss and the loss surface on ``x``, ``y``."""
+    study = study_paths(recorder, models, seed, plane)
+    points = point_losses(study, models, x_train, y_train)
+    grid = surface_grid(study, models[(points[0]["method"], seed)], x, y, resolution, reach, split)
+    return study, points, grid

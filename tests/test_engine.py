@@ -266,8 +266,11 @@ def test_a_worker_killed_under_an_offloaded_task_is_replaced_and_the_task_runs_a
     assert next(iter(embedded.run(os.getpid).values())) != pid
 
 
-def test_the_theory_page_computes_its_curves_and_map_on_the_workers(embedded, monkeypatch):
-    """Theory's exact curves, Monte-Carlo runs and map are offloaded, and the page shows the same numbers."""
+@pytest.mark.parametrize("page, offloaded", [("theory", {"several", "default_map"}),
+                                             ("playground", {"simulate", "named_surface_background"})])
+def test_pages_compute_on_the_workers_and_show_the_same_numbers(embedded, monkeypatch, page, offloaded):
+    """Theory's exact curves, Monte-Carlo runs and map, the playground's simulations and its surface
+    picture are offloaded, and the page shows the same numbers as in-process."""
     import streamlit as st
 
     calls = []
@@ -275,14 +278,17 @@ def test_the_theory_page_computes_its_curves_and_map_on_the_workers(embedded, mo
     monkeypatch.setattr(engine, "offload", lambda fn, *a, **k: calls.append(fn.__name__) or real(fn, *a, **k))
 
     def page_text() -> list[str]:
+        from sema_demo.ui.playground import background
+
         st.cache_data.clear()                       # computed now, not served from another test's cache
-        at = AppTest.from_file(str(ROOT / "app_pages" / "theory.py"), default_timeout=120)
+        background.clear()                          # (the playground's picture is a cached resource)
+        at = AppTest.from_file(str(ROOT / "app_pages" / f"{page}.py"), default_timeout=120)
         at.run()
         assert not at.exception, [e.value for e in at.exception]
         return [m.value for m in at.markdown] + [str(m.value) for m in at.metric]
 
     on_workers = page_text()
-    assert {"several", "default_map"} <= set(calls)
+    assert offloaded <= set(calls)
     monkeypatch.setenv("SEMA_ENGINE", "inline")
     assert page_text() == on_workers
 

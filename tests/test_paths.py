@@ -238,3 +238,56 @@ def test_a_diverged_run_is_left_out_and_bad_plane_names_are_refused(toy):
     study = study_paths(toy.recorder, models, 0)
     assert "ema" not in set(study.frame.method) and [p["method"] for p in study.points] == ["sgd", "sema"]
     assert study.plane.note                       # two ends: the second direction came from the paths
+
+
+@pytest.mark.parametrize("plane", ["solutions", "pca"])
+def test_every_text_of_the_paths_pictures_grows_with_the_font_scale_and_no_end_label_overlaps(toy, plane):
+    """Projector mode (display.font_scale() = 1.45): the player's background and the matplotlib figure
+    set every label larger, and the end labels stay inside the plot, off every ★ and off each other."""
+    from sema_demo.charts.paths import END_POINTS, background_figure, paths_figure
+    from sema_demo.charts.playground import BADGE_POINTS, label_extent
+
+    models = toy.models()
+    study = study_paths(toy.recorder, models, seed=0, plane=plane)
+    points = point_losses(study, models, toy.x_train, toy.y_train)
+    grid = surface_grid(study, models[("sgd", 0)], toy.x_train, toy.y_train, resolution=7)
+
+    def sizes(fig) -> dict[str, set[float]]:
+        """Font sizes by kind of text: each axes' labels, title, ticks, notes (axes 1: the colour bar), legend."""
+        fig.canvas.draw()                                   # ticks are made when drawn
+        out: dict[str, set[float]] = {}
+        for i, ax in enumerate(fig.axes):
+            for kind, texts in (("labels", [ax.xaxis.label, ax.yaxis.label]), ("title", [ax._left_title]),
+                                ("ticks", [*ax.get_xticklabels(), *ax.get_yticklabels()]), ("notes", ax.texts)):
+                for t in texts:
+                    if t.get_visible() and t.get_text():
+                        out.setdefault(f"axes {i} {kind}", set()).add(t.get_fontsize())
+        out["legend"] = {t.get_fontsize() for t in fig.legends[0].get_texts()}
+        return out
+
+    for build, player in ((lambda f: background_figure(study, grid, points, font_scale=f), True),
+                          (lambda f: paths_figure(study, grid, points, font_scale=f), False)):
+        usual, larger = build(1.0), build(1.45)
+        texts = [t.get_text() for t in usual.axes[0].texts]
+        assert usual.axes[1].get_ylabel() == "training loss (log scale)" and "SEMA φ" in [
+            t.get_text() for t in usual.legends[0].get_texts()]
+        assert sum(t.startswith("SEMA ") for t in texts) == 1          # the ends, with their loss
+        a, b = sizes(usual), sizes(larger)
+        assert set(a) == set(b) and {"axes 0 labels", "axes 0 title", "axes 0 ticks", "axes 0 notes",
+                                     "axes 1 labels", "axes 1 ticks", "legend"} <= set(a)
+        for kind in a:
+            assert b[kind] == {1.45 * size for size in a[kind]}, kind
+        for fig, scale in ((usual, 1.0), (larger, 1.45)):
+            ax, renderer = fig.axes[0], fig.canvas.get_renderer()
+            box = ax.get_window_extent(renderer)
+            ends = [t for t in ax.texts if t.get_text() != "start"]
+            stars = ax.transData.transform([t.xy for t in ends])
+            boxes = [label_extent(t, renderer) for t in ends]
+            radius = END_POINTS / 2 * fig.dpi / 72
+            band = BADGE_POINTS * scale * fig.dpi / 72 if player else 0     # the player's step badge
+            for i, e in enumerate(boxes):
+                assert box.x0 - 1 <= e.x0 and e.x1 <= box.x1 + 1 and box.y0 - 1 <= e.y0 and e.y1 <= box.y1 + 1 - band
+                for x, y in stars:
+                    assert np.hypot(max(e.x0 - x, x - e.x1, 0), max(e.y0 - y, y - e.y1, 0)) >= radius - 1
+                for other in boxes[i + 1:]:
+                    assert not e.overlaps(other), (ends[i].get_text(), [t.get_text() for t in ends])

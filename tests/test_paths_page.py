@@ -17,9 +17,9 @@ def texts(at: AppTest) -> str:
                     for e in getattr(at, kind))
 
 
-def finished_toy(**query) -> AppTest:
+def finished_toy(settings: dict | None = None, **query) -> AppTest:
     at = AppTest.from_file(str(PAGES_DIR / "toy_datasets.py"), default_timeout=240)
-    for key, value in TOY.items():
+    for key, value in {**TOY, **(settings or {})}.items():
         at.session_state[key] = value
     for key, value in query.items():
         at.query_params[key] = value
@@ -92,7 +92,28 @@ def test_toy_panel_plays_in_the_browser_player_with_every_snapshot_and_switch():
                                atol=1e-3 * np.ptp(drawn.grid.x))     # at each ◆ θ has jumped onto φ
     assert data["image"]["extent"] == [drawn.grid.x[0], drawn.grid.x[-1], drawn.grid.y[0], drawn.grid.y[-1]]
     assert not data["clickable"] and data["speed"] in data["speeds"]
+    assert not at.exception and data["scale"] == 1.0
+
+    at.session_state["projector"] = True          # what app.py's sidebar toggle sets
+    at.run()
     assert not at.exception
+    larger = player(at, "toy")
+    assert larger["scale"] == 1.45                 # display.font_scale(): the player's text and the picture's
+    assert larger["image"]["src"] != data["image"]["src"] and larger["paths"] == data["paths"]
+    assert list(cache(at, "toy").values()) == [drawn] and set(drawn.pictures) == {1.0, 1.45}   # same surface
+
+
+def test_a_link_to_a_seed_the_run_does_not_have_says_which_seed_it_shows():
+    """?paths_seed=7 on a run of seeds 0–1: a notice, not a silent fall back to seed 0 (nor a traceback)."""
+    at = finished_toy({"seeds": 2}, paths_grid="11", paths_seed="7")
+    notice = "Seed 7 is not in this run (seeds 0–1): showing seed 0."
+    assert [i.value for i in at.info].count(notice) == 1
+    assert at.session_state["paths_seed"] == 0 and "Seed 0." in texts(at)
+    assert at.get("button_group")[0].value == 0
+    at.get("button_group")[0].set_value(1).run()          # another seed picked: the notice has done its job
+    assert not at.exception
+    assert not [i for i in at.info if "is not in this run" in i.value]
+    assert at.query_params["paths_seed"] == "1" and "Seed 1." in texts(at)
 
 
 def test_landscape_panel_has_a_seed_picker_that_redraws_in_that_seeds_plane(monkeypatch):

@@ -13,13 +13,15 @@ from streamlit.testing.v1 import AppTest
 
 from conftest import PAGES_DIR
 
-from sema_demo.charts.playground import surface_background
+from sema_demo.charts.playground import BADGE_POINTS, surface_background, surface_figure
 from sema_demo.landscapes import LANDSCAPES, get_landscape
 from sema_demo.trajectories import simulate
+from sema_demo.ui import playground as ui
 from sema_demo.ui.display import FRAME_PARAMS
 from sema_demo.ui.playground import PLAY_TOKEN, PLAYER, SPEEDS, TABS, config_from_state
 
 PAGE = str(PAGES_DIR / "playground.py")
+PROJECTOR_FONTS = 1.45          # display.font_scale() in projector mode
 PRESETS = ["① Sharp vs flat", "② Hot noise", "③ EMA lags in a valley", "④ α = 0: no averaging"]
 
 
@@ -132,15 +134,18 @@ def test_the_player_speed_lands_in_session_state_and_the_url(page):
     assert "live_speed" not in page.query_params   # the sidebar's live speed (epochs/s) is another setting
 
 
-@pytest.mark.parametrize("live, projector, steps_per_second, scale", [(1.0, False, 50, 1.0), (0.0, True, 1000, 1.3)])
-def test_the_player_starts_at_the_shared_live_speed_and_grows_in_projector_mode(live, projector, steps_per_second,
-                                                                                  scale):
+@pytest.mark.parametrize("live, projector, steps_per_second", [(1.0, False, 50), (0.0, True, 1000)])
+def test_the_player_starts_at_the_shared_live_speed_and_grows_in_projector_mode(live, projector, steps_per_second):
     at = AppTest.from_file(PAGE, default_timeout=60)
     at.session_state["live_speed"], at.session_state["projector"] = live, projector   # what app.py's sidebar sets
     at.run()
     assert not at.exception
     data = _player_data(at)
+    scale, other = (PROJECTOR_FONTS, 1.0) if projector else (1.0, PROJECTOR_FONTS)
     assert data["speed"] == steps_per_second and data["scale"] == scale   # 1 epoch/s × 50 steps; 0 = the fastest
+    methods = ("sgd", "ema", "sema")         # the picture is the one drawn at the frame's font scale
+    assert data["image"] == ui.surface_picture("two_basins", methods, scale)
+    assert data["image"]["src"] != ui.surface_picture("two_basins", methods, other)["src"]
 
 
 def test_the_open_tab_and_the_speed_round_trip_through_the_link(page):
@@ -313,15 +318,56 @@ def test_each_presets_notice_agrees_with_its_table_and_its_runs(page, preset):
         assert f"each of its {len(sim.paths['sema'].switch_steps)} switches" in notice
 
 
+@pytest.mark.parametrize("font_scale", [1.0, PROJECTOR_FONTS])
 @pytest.mark.parametrize("landscape", list(LANDSCAPES))
-def test_minimum_labels_sit_beside_their_star_and_cover_no_star(landscape):
-    bg = surface_background(get_landscape(landscape), ("sgd", "ema", "sema"))
+def test_minimum_labels_sit_beside_their_star_and_cover_no_star_nor_each_other(landscape, font_scale):
+    bg = surface_background(get_landscape(landscape), ("sgd", "ema", "sema"), resolution=60, font_scale=font_scale)
     stars = [star for _, star, _ in bg.labels]
     left, top, right, bottom = bg.plot_box
     star_radius = 10 / 72 * 200          # the ★ (20 points across) at the picture's 200 dpi, in pixels
-    for name, (sx, sy), (l, t, r, b) in bg.labels:
+    for i, (name, (sx, sy), (l, t, r, b)) in enumerate(bg.labels):
         gap = np.hypot(max(l - sx, sx - r, 0), max(t - sy, sy - b, 0))
         assert gap < 2 * star_radius, f"{name}: its label is {gap:.0f} px from its ★"   # it was 1.5 units (≈ 180 px)
         for x, y in stars:
             assert np.hypot(max(l - x, x - r, 0), max(t - y, y - b, 0)) > star_radius, f"{name}'s label covers a ★"
         assert left <= l and r <= right and top <= t and b <= bottom, f"{name}'s label leaves the plot"
+        assert t >= top + BADGE_POINTS * font_scale * 200 / 72, f"{name}'s label lies under the player's step badge"
+        for other, _, (l2, t2, r2, b2) in bg.labels[i + 1:]:   # projector fonts: Himmelblau's labels once met
+            assert min(r, r2) <= max(l, l2) or min(b, b2) <= max(t, t2), f"{name}'s label covers {other}'s"
+
+
+def text_sizes(fig) -> dict[str, set[float]]:
+    """The font sizes of every visible text of a drawn figure, by kind: each axes' labels, title, ticks
+    and annotations (axes 1 is the colour bar), and the legend's title and entries."""
+    out: dict[str, set[float]] = {}
+
+    def add(kind: str, texts) -> None:
+        for t in texts:
+            if t.get_visible() and t.get_text():
+                out.setdefault(kind, set()).add(t.get_fontsize())
+
+    for i, ax in enumerate(fig.axes):
+        add(f"axes {i} labels", [ax.xaxis.label, ax.yaxis.label])
+        add(f"axes {i} title", [ax.title, ax._left_title, ax._right_title])
+        add(f"axes {i} ticks", [*ax.get_xticklabels(), *ax.get_yticklabels()])
+        add(f"axes {i} notes", ax.texts)
+    for legend in fig.legends:
+        add("legend title", [legend.get_title()])
+        add("legend entries", legend.get_texts())
+    return out
+
+
+@pytest.mark.parametrize("landscape", ["two_basins", "himmelblau"])
+def test_every_text_of_the_surface_picture_grows_with_the_font_scale(landscape):
+    """Projector mode (display.font_scale()) enlarges every label of the picture the player shows."""
+    land = get_landscape(landscape)
+    usual = surface_figure(land, ("sgd", "ema", "sema"), resolution=40)
+    larger = surface_figure(land, ("sgd", "ema", "sema"), resolution=40, font_scale=PROJECTOR_FONTS)
+    usual.canvas.draw(), larger.canvas.draw()          # ticks are made when drawn
+    a, b = text_sizes(usual), text_sizes(larger)
+    assert set(a) == set(b) == {"axes 0 labels", "axes 0 title", "axes 0 ticks", "axes 0 notes", "axes 1 labels",
+                                "axes 1 ticks", "legend title", "legend entries"}
+    for kind in a:
+        assert len(a[kind]) == 1 and b[kind] == {PROJECTOR_FONTS * size for size in a[kind]}, kind
+    assert surface_background(land, ("sgd",), resolution=40,
+                              font_scale=PROJECTOR_FONTS).font_scale == PROJECTOR_FONTS

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..paths import PLANES, PathStudy
-from .paths import DRAW_ORDER, LABEL_PLACES, _draws_live
+from .paths import DRAW_ORDER, LABEL_CORNERS, LABEL_OFFSET, _draws_live
 from .style import METHOD_COLORS, METHOD_NAMES
 
 STAR = "M0,-1L0.24,-0.33L0.95,-0.31L0.38,0.12L0.59,0.81L0,0.4L-0.59,0.81L-0.38,0.12L-0.95,-0.31L-0.24,-0.33Z"
@@ -77,7 +77,7 @@ def live_paths_spec(study: PathStudy, size: int = 440, fonts: dict[str, int] | N
     ends_rows = []
     for i, p in enumerate(ends):              # the export's label places: close ends stay readable
         ends_rows.append({"method": METHOD_NAMES[p["method"]], "x": _round([p["x"]], span)[0],
-                          "y": _round([p["y"]], span)[0], "place": i % len(LABEL_PLACES)})
+                          "y": _round([p["y"]], span)[0], "place": i % len(LABEL_CORNERS)})
     names = [METHOD_NAMES[m] for m in methods]
     color = {"field": "method", "type": "nominal", "title": None,
              "scale": {"domain": names, "range": [METHOD_COLORS[m] for m in methods]}}
@@ -112,7 +112,10 @@ def live_paths_spec(study: PathStudy, size: int = 440, fonts: dict[str, int] | N
         {"data": {"name": "ends"}, "transform": [{"filter": {"field": "place", "equal": place}}],
          "mark": {"type": "text", "align": align, "baseline": vertical, "dx": dx, "dy": -dy, "fontWeight": "bold"},
          "encoding": {**xy, "text": {"field": "method"}, "color": color}}
-        for place, ((dx, dy), align, vertical) in enumerate(LABEL_PLACES)
+        for place, (right, up) in enumerate(LABEL_CORNERS)   # the export's corners, in turn, per end
+        for dx, dy, align, vertical in [(LABEL_OFFSET[0] if right else -LABEL_OFFSET[0],
+                                         LABEL_OFFSET[1] if up else -LABEL_OFFSET[1],
+                                         "left" if right else "right", "bottom" if up else "top")]
     ]
     config = {"view": {"stroke": "#bbbbbb"}, "legend": {"orient": "bottom"}}
     if fonts:

@@ -14,6 +14,7 @@ which draws the same layers, with the same widths and colours, at display rate.
 from __future__ import annotations
 
 import io
+import itertools
 import math
 from dataclasses import dataclass
 
@@ -24,7 +25,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import LinearSegmentedColormap
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.ticker import FuncFormatter
+from matplotlib.ticker import FuncFormatter, MaxNLocator
 from PIL import Image, ImageColor, ImageDraw, ImageFont
 
 from ..landscapes import Landscape
@@ -35,6 +36,12 @@ from .style import METHOD_COLORS, METHOD_NAMES
 SUPERSAMPLE = 2                 # draw at 2× and halve: cheap anti-aliasing for Pillow lines
 DRAW_ORDER = ("sgd", "swa", "lookahead", "ema", "sema")   # SEMA last: on top
 SHARES_THETA_WITH_SGD = ("ema", "swa")   # these never move θ: their θ is SGD's path
+STAR_POINTS = 20                # a minimum's ★, across (points)
+UNDER_BAR_SCALE = 1.2          # from this font scale on, the colour bar sits under the plot
+# The path player draws its step badge along the plot's top edge, about this high (points of the picture,
+# at font scale 1, as the page shows it): minimum labels keep out of that band.
+BADGE_POINTS = 34
+LABEL_GAP_POINTS = 4            # the least space between two minimum labels (points)
 THETA_TRAIL = 150               # steps of θ drawn behind the current point
 # A quiet light surface (white = low loss) so the coloured paths stand out on a projector.
 SURFACE_CMAP = LinearSegmentedColormap.from_list("surface", ["#ffffff", "#e9eef2", "#c3ced8", "#8e9dab"])
@@ -48,6 +55,7 @@ class Background:
     to_pixels: tuple[float, float, float, float]   # px = a·x + b, py = c·y + d
     plot_box: tuple[int, int, int, int]            # (left, top, right, bottom) of the axes, pixels
     labels: tuple = ()                             # (minimum name, its ★ (x, y), label box l, t, r, b) in pixels
+    font_scale: float = 1.0                        # its texts' size factor; frames' step labels follow it
 
 
 def _surface(land: Landscape, resolution: int):
@@ -76,49 +84,159 @@ def _legend_handles(methods) -> list[Line2D]:
     return handles
 
 
-def surface_background(land: Landscape, methods, width_px: int = 820, height_px: int = 780,
-                       resolution: int = 220) -> Background:
-    """The loss surface of ``land`` with its minima and a legend for ``methods``, as pixels."""
+def two_figures(value: float) -> str:
+    """A value to 2 significant figures without e-notation: 0.019, 6.3, 250, 1,600."""
+    rounded = float(f"{value:.2g}")
+    return f"{rounded:,.0f}" if abs(rounded) >= 100 else f"{rounded:g}"
+
+
+def surface_figure(land: Landscape, methods, width_px: int = 820, height_px: int | None = None,
+                   resolution: int = 220, font_scale: float = 1.0) -> Figure:
+    """The loss surface of ``land`` with its minima, colour bar and a legend for ``methods``.
+
+    ``font_scale`` enlarges every text (projector mode); the layout makes room for it, so labels,
+    colour bar and legend never overlap.  ``fig.axes[0]`` is the surface, its ``texts`` the
+    minimum labels, one per labelled minimum in ``land.minima`` order.
+    """
+    f = font_scale
+    under = f >= UNDER_BAR_SCALE
+    if height_px is None:                       # taller with the colour bar under the plot: it stays square-ish
+        height_px = round(width_px * (960 if under else 780) / 820)
     xs, ys, z, levels = _surface(land, resolution)
-    fig = Figure(figsize=(width_px / 100, height_px / 100), dpi=100 * SUPERSAMPLE)
-    ax = fig.add_axes((0.1, 0.235, 0.72, 0.71))
-    cax = fig.add_axes((0.835, 0.235, 0.022, 0.71))
+    fig = Figure(figsize=(width_px / 100, height_px / 100), dpi=100 * SUPERSAMPLE, layout="constrained")
+    fig.get_layout_engine().set(w_pad=0.06, h_pad=0.06)
+    FigureCanvasAgg(fig)                        # a renderer for measuring the labels
+    ax = fig.add_subplot()
     filled = ax.contourf(xs, ys, np.clip(z, levels[0], levels[-1]), levels=levels, cmap=SURFACE_CMAP)
     ax.contour(xs, ys, z, levels=levels[::2], colors="#6b7785", linewidths=0.5, alpha=0.5)
-    bar = fig.colorbar(filled, cax=cax)
-    bar.set_label("loss" + (" (log scale)" if land.log_scale else ""), fontsize=16)
+    # Projector fonts: the colour bar goes under the plot, which keeps the picture's whole width (the
+    # player's step badge, drawn in the plot's top corner, needs it at a projector's 1280 px).
+    bar = fig.colorbar(filled, ax=ax, location="bottom" if under else "right", fraction=0.035,
+                       pad=0.02 if not under else 0.01, aspect=30 if not under else 45)
+    bar.set_label("loss" + (" (log scale)" if land.log_scale else ""), fontsize=16 * f, labelpad=2 if under else 4)
+    if under:
+        bar.locator = MaxNLocator(5)
     if land.log_scale:
-        bar.formatter = FuncFormatter(lambda v, _: f"{10 ** v:.2g}")
-        bar.update_ticks()
-    middle_x, middle_y = (land.domain[0] + land.domain[1]) / 2, (land.domain[2] + land.domain[3]) / 2
+        bar.formatter = FuncFormatter(lambda v, _: two_figures(10 ** v))
+    bar.update_ticks()
     labelled = [m for m in land.minima if m.labelled]
     show_loss = len({round(m.loss, 3) for m in labelled}) > 1      # only when the depths differ
-    notes = []
     for m in land.minima:
         if not m.labelled:
             ax.plot(*m.point, marker=".", ms=3, color="#333333", alpha=0.6)
             continue
-        ax.plot(*m.point, marker="*", ms=20, color="gold", markeredgecolor="black", zorder=3)
-        details = (f"loss {m.loss:.2f} · " if show_loss else "") + f"sharpness {m.sharpness:.2g}"
-        # Right beside its ★, on the side facing the plot's centre (so it stays inside), and above
-        # a ★ in the upper half, below one in the lower half: away from a neighbour across the middle.
-        right, up = m.point[0] <= middle_x, m.point[1] >= middle_y
-        notes.append((m, ax.annotate(
-            f"{m.name} minimum\n{details}", m.point, xytext=(13 if right else -13, 12 if up else -12),
-            textcoords="offset points", fontsize=13, ha="left" if right else "right", va="bottom" if up else "top",
-            linespacing=1.15, zorder=4, bbox=dict(boxstyle="round,pad=0.25", fc="white", ec="#999999", alpha=0.9))))
+        ax.plot(*m.point, marker="*", ms=STAR_POINTS, color="gold", markeredgecolor="black", zorder=3)
+        details = (f"loss {m.loss:.2f} · " if show_loss else "") + f"sharpness {two_figures(m.sharpness)}"
+        note = ax.annotate(f"{m.name} minimum\n{details}", m.point, xytext=(0, 0), textcoords="offset points",
+                           fontsize=13 * f, linespacing=1.15, zorder=4,
+                           bbox=dict(boxstyle="round,pad=0.25", fc="white", ec="#999999", alpha=0.9))
+        note.set_in_layout(False)               # inside the axes: the layout need not make room
     ax.set_xlim(land.domain[0], land.domain[1])
     ax.set_ylim(land.domain[2], land.domain[3])
-    ax.set_xlabel("weight θ₁", fontsize=16)
-    ax.set_ylabel("weight θ₂", fontsize=16)
-    ax.tick_params(labelsize=14)
-    cax.tick_params(labelsize=13)
-    ax.set_title(land.name, fontsize=18, loc="left")
+    ax.set_xlabel("weight θ₁", fontsize=16 * f)
+    ax.set_ylabel("weight θ₂", fontsize=16 * f)
+    ax.tick_params(labelsize=14 * f)
+    bar.ax.tick_params(labelsize=13 * f)
+    ax.set_title(land.name, fontsize=18 * f, loc="left")
     handles = _legend_handles(methods)
-    fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 4), fontsize=14, frameon=False,
-               title="faint θ: live weights (recent steps)    bold φ: averages", title_fontsize=12.5,
-               bbox_to_anchor=(0.47, 0.0))
-    canvas = FigureCanvasAgg(fig)
+    fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 4 if f < 1.2 else 3),
+               fontsize=14 * f, frameon=False, title="faint θ: live weights (recent steps)    bold φ: averages",
+               title_fontsize=12.5 * f)
+    _place_labels(fig, ax, land, f)
+    return fig
+
+
+def _place_labels(fig: Figure, ax, land: Landscape, font_scale: float) -> None:
+    """Each minimum's label beside its ★: first choice, the corner facing the plot's centre (so it
+    stays inside), above a ★ in the upper half and below one in the lower half (away from a
+    neighbour across the middle); the other corners where that one is not free."""
+    middle_x, middle_y = (land.domain[0] + land.domain[1]) / 2, (land.domain[2] + land.domain[3]) / 2
+
+    def corners(i: int, note) -> list[tuple[bool, bool]]:
+        right, up = note.xy[0] <= middle_x, note.xy[1] >= middle_y
+        return [(right, up), (right, not up), (not right, up), (not right, not up)]
+
+    notes = list(ax.texts)      # where two lines do not fit (projector fonts), narrower ones on more lines
+    wordings = [list(dict.fromkeys([t, t.replace(" · ", "\n"), t.replace(" minimum\n", "\nminimum\n")]))
+                for t in (n.get_text() for n in notes)]
+    place_labels(fig, ax, notes, corners, offset=(13, 12), star_points=STAR_POINTS, wordings=wordings,
+                 top_band=BADGE_POINTS * font_scale)
+
+
+def place_labels(fig: Figure, ax, notes: list, corners, offset: tuple[float, float], star_points: float,
+                 wordings: list[list[str]] | None = None, top_band: float = 0.0, max_tried: int = 50_000) -> None:
+    """Put each annotation at one of the four corners around the point it labels (``offset``
+    points away), so that every label stays inside the axes, covers none of the labelled points
+    (markers ``star_points`` across) and no other label.
+
+    ``corners(i, note)`` lists the corners (right?, up?) in order of preference; ``wordings[i]``,
+    when given, the label's texts in order of preference (e.g. on two lines, then on three).
+    A label nearer another point than its own is avoided too, and so is a band ``top_band`` points
+    high along the top of the axes (where the path player draws its step badge).  Every combination
+    is tried (up to ``max_tried`` of them; beyond that each label takes its own best place); ties go
+    to the preferred ones.  The figure must have a canvas (FigureCanvasAgg(fig)).
+    """
+    if not notes:
+        return
+    fig.draw_without_rendering()                # the layout: where the axes finally sit
+    renderer = fig.canvas.get_renderer()
+    box = ax.get_window_extent(renderer)
+    band = box.y1 - top_band * fig.dpi / 72        # labels stay below this line
+    points = ax.transData.transform([note.xy for note in notes])
+    radius = star_points / 2 * fig.dpi / 72
+    gap = LABEL_GAP_POINTS * fig.dpi / 72
+
+    def put(note, text: str, right: bool, up: bool) -> None:
+        note.set_text(text)
+        note.set_position((offset[0] if right else -offset[0], offset[1] if up else -offset[1]))
+        note.set_ha("left" if right else "right")
+        note.set_va("bottom" if up else "top")
+
+    options = []                                # per label: ((text, corner), its extent, its own cost)
+    for i, note in enumerate(notes):
+        texts = wordings[i] if wordings else [note.get_text()]
+        tried = [(t, c) for t in texts for c in corners(i, note)]
+        mine = []
+        for rank, (text, corner) in enumerate(tried):
+            put(note, text, *corner)
+            e = label_extent(note, renderer)
+            outside = max(box.x0 - e.x0, 0) + max(e.x1 - box.x1, 0) + max(box.y0 - e.y0, 0) + max(e.y1 - band, 0)
+            away = [np.hypot(max(e.x0 - x, x - e.x1, 0), max(e.y0 - y, y - e.y1, 0)) for x, y in points]
+            covered = sum(max(radius - d, 0) for d in away)
+            # nearer another point than its own: a reader would give it to the wrong ★
+            nearer = max([away[i] + radius - d for j, d in enumerate(away) if j != i] + [0])
+            mine.append(((text, corner), e, 1e6 * (outside + covered) + 10 * nearer + rank))
+        options.append(mine)
+
+    def overlap(a, b) -> float:
+        w = min(a.x1, b.x1) + gap - max(a.x0, b.x0)
+        h = min(a.y1, b.y1) + gap - max(a.y0, b.y0)
+        return max(w, 0) * max(h, 0)
+
+    def cost(choice) -> float:
+        return (sum(c for _, _, c in choice)
+                + 1e3 * sum(overlap(a[1], b[1]) for i, a in enumerate(choice) for b in choice[i + 1:]))
+
+    if math.prod(len(o) for o in options) > max_tried:
+        options = [[min(o, key=lambda option: option[2])] for o in options]
+    best = min(itertools.product(*options), key=cost)
+    for note, ((text, corner), _, _) in zip(notes, best):
+        put(note, text, *corner)
+
+
+def label_extent(note, renderer):
+    """The window extent of an annotation's box (its text and padding), in pixels."""
+    note.update_positions(renderer)
+    note.update_bbox_position_size(renderer)
+    return note.get_bbox_patch().get_window_extent(renderer)
+
+
+def surface_background(land: Landscape, methods, width_px: int = 820, height_px: int | None = None,
+                       resolution: int = 220, font_scale: float = 1.0) -> Background:
+    """The loss surface of ``land`` with its minima and a legend for ``methods``, as pixels
+    (:func:`surface_figure`, with every text ``font_scale`` times larger)."""
+    fig = surface_figure(land, methods, width_px, height_px, resolution, font_scale)
+    ax, canvas = fig.axes[0], fig.canvas
     canvas.draw()
     image = Image.frombuffer("RGBA", canvas.get_width_height(), canvas.buffer_rgba(), "raw", "RGBA", 0, 1)
     (x0, y0), (x1, y1) = ax.transData.transform([(land.domain[0], land.domain[2]),
@@ -129,13 +247,19 @@ def surface_background(land: Landscape, methods, width_px: int = 820, height_px:
     box = (int(np.floor(x0)), int(np.floor(height - y1)), int(np.ceil(x1)), int(np.ceil(height - y0)))
     renderer = canvas.get_renderer()
     labels = []
-    for m, note in notes:
-        extent = note.get_bbox_patch().get_window_extent(renderer)
+    for m, note in zip([m for m in land.minima if m.labelled], ax.texts):
+        extent = label_extent(note, renderer)
         star = ax.transData.transform([m.point])[0]
         labels.append((m.name, (float(star[0]), float(height - star[1])),
                        (float(extent.x0), float(height - extent.y1), float(extent.x1), float(height - extent.y0))))
     return Background(image.convert("RGB"), (a, x0 - a * land.domain[0], c, height - y0 - c * land.domain[2]), box,
-                      tuple(labels))
+                      tuple(labels), font_scale)
+
+
+def named_surface_background(landscape: str, methods, font_scale: float = 1.0) -> Background:
+    """:func:`surface_background` of the landscape of that name (one picklable call the engine can offload)."""
+    from ..landscapes import get_landscape
+    return surface_background(get_landscape(landscape), methods, font_scale=font_scale)
 
 
 def _rgba(color: str, alpha: float) -> tuple[int, int, int, int]:
@@ -224,7 +348,7 @@ def render_frame(bg: Background, sim: Simulation, step: int, trail: int | None =
     for xy, radius, color in heads:
         dot(xy, radius, color)
     label = f"step {step:,} / {sim.config.steps:,}  ·  epoch {step / sim.config.steps_per_epoch:.1f}"
-    return finish_frame(bg, plot, label, s, 18)
+    return finish_frame(bg, plot, label, s, round(18 * bg.font_scale))
 
 
 def finish_frame(bg, plot: Image.Image, label: str, s: int, font_size: int) -> Image.Image:

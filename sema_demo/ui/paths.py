@@ -14,7 +14,7 @@ scrubber and a speed menu, with no server message per frame.  A seed picker show
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -24,17 +24,17 @@ import torch
 from ..charts.live_paths import live_paths_spec
 from ..charts.paths import DRAW_ORDER, _draws_live, paths_background, paths_figure
 from ..charts.style import METHOD_COLORS, METHOD_NAMES
-from ..paths import (PATH_COLUMNS, PLANES, PathRecorder, path_notes, point_losses, probe_subset, study_paths,
-                     surface_grid)
+from ..paths import PATH_COLUMNS, PLANES, PathRecorder, measured_study, path_notes, probe_subset, study_paths
 from . import display, path_player
 from .common import Param, csv_download, figure_downloads, what_to_notice
-from .jobs import heavy_job
+from .jobs import offloaded
 
 GRIDS = (11, 15, 21, 31, 41, 61)
 REACHES = (0.05, 0.1, 0.25, 0.5, 1.0)
 LOSSES = {"train": "training loss", "test": "test loss"}
 SPEEDS = (5, 10, 20, 40, 80, 160)   # snapshots per second in the player
 MAX_CACHED = 4
+SEED_NOTICE = "paths_seed_notice"   # session key: (the seed asked for, the seed shown instead)
 
 
 def paths_params(grid: int = 31) -> dict[str, Param]:
@@ -93,8 +93,40 @@ def _seed(source: PathSource) -> int:
     return chosen if chosen is not None and chosen in source.seeds else source.seed
 
 
+def seeds_text(seeds) -> str:
+    """'seeds 0–4' for a range, 'seeds 0, 2 and 5' otherwise, 'seed 3' for one."""
+    seeds = sorted(int(v) for v in seeds)
+    if len(seeds) == 1:
+        return f"seed {seeds[0]}"
+    if seeds == list(range(seeds[0], seeds[-1] + 1)):
+        return f"seeds {seeds[0]}–{seeds[-1]}"
+    return "seeds " + ", ".join(map(str, seeds[:-1])) + f" and {seeds[-1]}"
+
+
+def _check_seed(source: PathSource) -> None:
+    """A seed the run does not have (a link's ``paths_seed``, or a run retrained with fewer seeds)
+    becomes the run's first seed, and the panel says so (:func:`_seed_notice`) while it shows that one."""
+    chosen = st.session_state.get("paths_seed", -1)
+    if chosen is None or chosen == -1 or chosen in source.seeds:
+        return
+    st.session_state[SEED_NOTICE] = (int(chosen), source.seed)
+    st.session_state["paths_seed"] = source.seed
+
+
+def _seed_notice(source: PathSource, seed: int) -> None:
+    notice = st.session_state.get(SEED_NOTICE)
+    if notice is None:
+        return
+    asked, shown = notice
+    if shown != seed or asked in source.seeds:        # another seed picked since, or a run that has it
+        st.session_state.pop(SEED_NOTICE, None)
+        return
+    st.info(f"Seed {asked} is not in this run ({seeds_text(source.seeds)}): showing seed {shown}.", icon="🎲")
+
+
 def _controls(grid: int, source: PathSource) -> None:
     params = paths_params(grid)
+    _check_seed(source)
     if len(source.seeds) > 1:
         seeds = list(source.seeds)
         if st.session_state.get("paths_seed") not in seeds:
@@ -132,6 +164,7 @@ def paths_panel(key: str, source: PathSource, grid: int = 31) -> None:
     _controls(grid, source)
     s = st.session_state
     seed = _seed(source)
+    _seed_notice(source, seed)
     if source.training:
         _live(source, s.paths_plane, seed)
         return
@@ -149,7 +182,7 @@ def paths_panel(key: str, source: PathSource, grid: int = 31) -> None:
     _caption(drawn, source, seed)
     what_to_notice("\n\n".join(path_notes(drawn.study, drawn.points, METHOD_NAMES)))
     left, right = st.columns([2, 1], vertical_alignment="bottom")
-    figure_downloads(drawn.figure(), f"sema_paths_{key}", container=left)
+    figure_downloads(drawn.figure(display.font_scale()), f"sema_paths_{key}", container=left)
     csv_download(drawn.study.frame[PATH_COLUMNS], f"sema_paths_{key}", "⬇ Projected paths (CSV)", container=right)
 
 
@@ -172,11 +205,20 @@ class _Drawn:
     study: Any
     grid: Any
     points: list
-    background: Any
     n_points: int
-    picture: dict                # the background, encoded once for the player
-    def figure(self):
-        return paths_figure(self.study, self.grid, self.points)
+    pictures: dict = field(default_factory=dict)   # font scale -> the background, encoded for the player
+
+    def picture(self, font_scale: float) -> dict:
+        """The background at this font scale (``display.font_scale()``), rendered once per scale:
+        projector mode redraws the picture, never the measured surface."""
+        if font_scale not in self.pictures:
+            background = offloaded("pictures", paths_background, self.study, self.grid, self.points,
+                                   font_scale=font_scale)
+            self.pictures[font_scale] = _picture(background, self.grid)
+        return self.pictures[font_scale]
+
+    def figure(self, font_scale: float = 1.0):
+        return paths_figure(self.study, self.grid, self.points, font_scale=font_scale)
 
 
 def _drawn(key: str, source: PathSource, plane: str, resolution: int, reach: float, split: str, seed: int) -> _Drawn:
@@ -190,13 +232,10 @@ def _drawn(key: str, source: PathSource, plane: str, resolution: int, reach: flo
             raise ValueError("there are no test examples")
         xt, yt = probe_subset(d.x_train, d.y_train)
         measuring = f"Measuring the {LOSSES[split]} on a {resolution}×{resolution} grid…"
-        with st.spinner(measuring), heavy_job("measurements"):
-            study = study_paths(source.recorder, source.models, seed, plane)
-            points = point_losses(study, source.models, xt, yt)
-            model = source.models[(points[0]["method"], seed)]
-            grid = surface_grid(study, model, x, y, resolution, reach, split)
-            background = paths_background(study, grid, points)
-        cache[ident] = _Drawn(study, grid, points, background, len(x), _picture(background, grid))
+        with st.spinner(measuring):
+            study, points, grid = offloaded("measurements", measured_study, source.recorder, source.models, seed,
+                                            plane, x, y, xt, yt, resolution, reach, split)
+        cache[ident] = _Drawn(study, grid, points, len(x))
         while len(cache) > MAX_CACHED:
             cache.pop(next(iter(cache)))
     return cache[ident]
@@ -236,11 +275,12 @@ def player_data(drawn: _Drawn, steps_per_epoch: int) -> dict:
     per_second = display.epochs_per_second()
     speed = SPEEDS[-1] if per_second is None else min(SPEEDS, key=lambda v: abs(np.log(v / (per_second * frames_per_epoch))))
     start = frame[frame.step == 0]
-    return {"image": drawn.picture, "paths": paths, "steps": len(steps) - 1, "steps_per_epoch": steps_per_epoch,
+    scale = display.font_scale()
+    return {"image": drawn.picture(scale), "paths": paths, "steps": len(steps) - 1, "steps_per_epoch": steps_per_epoch,
             "step_values": [int(v) for v in steps], "step_name": "optimizer step", "trail": None,
             "start": [float(start.x.iloc[0]), float(start.y.iloc[0])] if len(start) else None, "clickable": False,
             "speeds": list(SPEEDS), "speed": speed, "speed_unit": "snapshots/s", "frame": None, "play_token": 0,
-            "loss_scale": "linear", "hint": "", "scale": 1.3 if display.projector() else 1.0}
+            "loss_scale": "linear", "hint": "", "scale": scale}
 
 
 def _animation(key: str, drawn: _Drawn, steps_per_epoch: int) -> None:

@@ -16,18 +16,17 @@ import streamlit as st
 
 from ..averaging import METHODS
 from ..charts.playground import (DRAW_ORDER, THETA_TRAIL, Background, animation_gif, basin_summary, draws_theta,
-                                 mean_std_text, surface_background)
+                                 mean_std_text, named_surface_background)
 from . import common
 from ..charts.style import METHOD_COLORS, METHOD_NAMES
 from ..landscapes import get_landscape
 from ..trajectories import BasinMap, SimConfig, Simulation, many_starts, simulate
 from . import display, path_player
-from .jobs import heavy_job
+from .jobs import offloaded
 
 
 SPEEDS = (25, 50, 100, 200, 400, 1000)   # optimizer steps per second
 FOLLOW_LIVE = 0                 # pg_speed 0: the player starts at the shared live speed (epochs/s)
-PROJECTOR_PLAYER = 1.3          # the player's text and loss chart, larger in projector mode
 N_SEEDS = 8                     # noise seeds behind every "mean ± std"
 PLAY_TOKEN = "pg_play_token"    # session-state key: a new value makes the player play from step 0
 PLAYER = "pg_player"            # the player's key
@@ -41,24 +40,24 @@ def follow_tab() -> None:
 
 
 # The simulations take a slot of the server-wide job queue inside the cached functions, so
-# only a cache miss waits behind other students' work; a cache hit never queues.
+# only a cache miss waits behind other students' work; a cache hit never queues.  They run where
+# heavy work runs (``engine.offload``: on a Dask worker in the classroom mode).
 @st.cache_data(max_entries=64, show_spinner=False)
 def simulation(config: SimConfig) -> Simulation:
     """The run, and the same run over N_SEEDS noise seeds for mean ± std (one vectorised pass)."""
-    with heavy_job("simulations"):
-        return simulate(config, N_SEEDS)
+    return offloaded("simulations", simulate, config, N_SEEDS)
 
 
 @st.cache_data(max_entries=16, show_spinner="Running many starts…")
 def basin_map(config: SimConfig, n_starts: int) -> BasinMap:
-    with heavy_job("simulations"):
-        return many_starts(config, n_starts)
+    return offloaded("simulations", many_starts, config, n_starts)
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)
-def background(landscape: str, methods: tuple[str, ...]) -> Background:
-    """The rendered surface; a shared resource because frames only ever copy it."""
-    return surface_background(get_landscape(landscape), methods)
+def background(landscape: str, methods: tuple[str, ...], font_scale: float = 1.0) -> Background:
+    """The rendered surface, its texts ``font_scale`` times larger (``display.font_scale()``); a
+    shared resource because frames only ever copy it."""
+    return offloaded("pictures", named_surface_background, landscape, methods, font_scale=font_scale)
 
 
 def config_from_state(state: Mapping[str, Any]) -> SimConfig:
@@ -98,9 +97,9 @@ def player_speed(chosen: int, steps_per_epoch: int) -> int:
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)
-def surface_picture(landscape: str, methods: tuple[str, ...]) -> dict[str, Any]:
-    """The surface as the player's picture entry, encoded once and shared by every session."""
-    bg = background(landscape, methods)
+def surface_picture(landscape: str, methods: tuple[str, ...], font_scale: float = 1.0) -> dict[str, Any]:
+    """The surface as the player's picture entry, encoded once per font scale and shared by every session."""
+    bg = background(landscape, methods, font_scale)
     x0, x1, y0, y1 = domain = get_landscape(landscape).domain
     a, b, c, d = bg.to_pixels                     # exact, where bg.plot_box is rounded to pixels
     return path_player.surface(bg.image, (a * x0 + b, c * y1 + d, a * x1 + b, c * y0 + d), domain)
@@ -129,13 +128,13 @@ def player_paths(config: SimConfig) -> list[dict[str, Any]]:
 
 def player_data(sim: Simulation, speed: float, play_token: int) -> dict[str, Any]:
     """Everything the player gets for this run (see :mod:`sema_demo.ui.path_player`)."""
-    config = sim.config
-    return {"image": surface_picture(config.landscape, config.methods), "paths": player_paths(config),
+    config, scale = sim.config, display.font_scale()
+    return {"image": surface_picture(config.landscape, config.methods, scale), "paths": player_paths(config),
             "steps": config.steps, "steps_per_epoch": config.steps_per_epoch, "step_name": "optimizer step",
             "trail": THETA_TRAIL, "start": list(sim.start), "clickable": True, "speeds": list(SPEEDS),
             "speed": speed, "frame": None, "play_token": play_token,
             "loss_scale": "log" if sim.landscape.log_scale else "linear", "hint": HINT,
-            "scale": PROJECTOR_PLAYER if display.projector() else 1.0}
+            "scale": scale}              # the player's own text and loss chart grow with the picture's
 
 
 def animation(sim: Simulation) -> None:

@@ -10,7 +10,7 @@ import streamlit as st
 from ..engine import several
 from ..theory import (DIVERGENCE_FACTOR, NQM, SCHEDULES, SERIES_NAMES, Curves, MonteCarlo, RatioMap, Summary,
                       default_map, exact_curves, growth_per_step, monte_carlo, steady_state)
-from .common import ALPHA_CHOICES, Param
+from .common import Param
 from .jobs import offloaded
 
 LR_CHOICES = (0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 5.0)
