@@ -639,19 +639,37 @@ def is_plain_mlp(model: nn.Module) -> bool:
     return _mlp_layers(model) is not None
 
 
+# The methods that never write their average into the live weights: their θ is, step for step, the plain
+# optimizer's θ of the same seed (bit for bit), so the batched engine trains it once.
+_PLAIN_THETA = ("sgd", "ema", "swa")
+
+
 class _BatchedMLP:
     """All (method, seed) runs of one MLP as stacked weights.
 
     θ, φ, the gradient and the optimizer state are each ONE flat tensor holding every
     run; each layer's (runs, out, in) weight is a view into it.  So the optimizer step
-    and the averager are a handful of fused ops whatever the number of runs.  Rows are
-    method-major (row i is ``runs[i]``); the averager is one ``lerp`` with a per-row
-    weight, 0 where a method does not average at this step.
+    and the averager are a handful of fused ops whatever the number of runs.  The
+    averager is one ``lerp`` with a per-row weight, 0 where a method does not average at
+    this step.
+
+    Row i is ``runs[i]``, an order of the engine's own: first the ``trained`` rows whose θ
+    the step computes (forward, backward), then the rows whose θ is another's (EMA and SWA
+    follow the plain optimizer of their seed: ``_PLAIN_THETA``), copied from it after every
+    optimizer step.  Everything read from outside (``models``, ``logits``, ``state_rows``,
+    the path snapshots) is in the caller's order, ``trainer_runs``.
     """
 
     def __init__(self, runs, initial: dict[int, nn.Module], config: TrainConfig, device: torch.device,
                  images_on_cuda: bool, warmup_steps: int):
-        self.config, self.runs = config, list(runs)
+        self.config, self.trainer_runs = config, list(runs)
+        leader, first = {}, {}
+        for r in self.trainer_runs:
+            shared = config.method_of(r[0]) in _PLAIN_THETA
+            leader[r] = first.setdefault(("plain", r[1]) if shared else r, r)
+        self.runs = [r for r in self.trainer_runs if leader[r] == r] + [r for r in self.trainer_runs if leader[r] != r]
+        self.trained = len(first)
+        self.row = {r: i for i, r in enumerate(self.runs)}
         self.template = initial[config.seeds[0]]
         self.layers = _mlp_layers(self.template)
         # Each layer's activation, applied in place (act(z, h)); CPU tanh layers run as 2·σ(2z) − 1,
@@ -669,10 +687,26 @@ class _BatchedMLP:
         params = {s: [p.detach() for p in model.parameters()] for s, model in initial.items()}
         stacked = [torch.stack([params[s][i] for _, s in self.runs]) for i in range(len(params[config.seeds[0]]))]
         self.shapes = [t.shape for t in stacked]          # (R, out, in) and (R, out) per layer
-        self.theta = torch.cat([t.reshape(-1) for t in stacked]).to(device)
-        self.phi = self.theta.clone()
+        flat = torch.cat([t.reshape(-1) for t in stacked]).to(device)
+        n = flat.numel()
+        self._store = torch.cat([flat, flat])             # θ then φ in one tensor: one gather reads both
+        self.theta, self.phi = self._store[:n], self._store[n:]
         self.grad = torch.zeros_like(self.theta)
         self.theta_views, self.grad_views = self._views(self.theta), self._views(self.grad)
+        # the trained rows' views, and the copies that give every other row its leader's θ
+        u = self.trained
+        self._trained_theta = [(w[:u], b[:u]) for w, b in self.theta_views]
+        self._trained_grad = [(w[:u], b[:u]) for w, b in self.grad_views]
+        blocks: list[list[int]] = []                        # [first row, its leader's row, count]
+        for i in range(u, len(self.runs)):
+            source = self.row[leader[self.runs[i]]]
+            if blocks and blocks[-1][0] + blocks[-1][2] == i and blocks[-1][1] + blocks[-1][2] == source:
+                blocks[-1][2] += 1
+            else:
+                blocks.append([i, source, 1])
+        views = [t for layer in self.theta_views for t in layer]
+        self._follow = ([t[i:i + k] for t in views for i, _, k in blocks],
+                        [t[j:j + k] for t in views for _, j, k in blocks]) if blocks else None
         n_state = {"sgd": 0, "momentum": 1, "adam": 2}[config.optimizer]
         self.state = [torch.zeros_like(self.theta) for _ in range(n_state)]
         self.num_steps = 0
@@ -688,9 +722,15 @@ class _BatchedMLP:
         self.lookahead_weight = self._per_row([config.lookahead_alpha if m == "lookahead" else 0.0 for m in methods])
         self.mask = {m: self._per_row([float(x == m) for x in methods]).bool() for m in set(methods)}
         self._minus_one = torch.tensor(-1, dtype=self.theta.dtype, device=device)
-        self._minus_ones = torch.zeros(len(self.runs), 1, 0, dtype=self.theta.dtype, device=device)   # see step()
-        self._theta_plan = self._plan(self.theta_views)
-        self._evaluated_weights = torch.empty_like(self.theta)   # reused by _evaluated(), and so the plan
+        self._minus_ones = torch.zeros(u, 1, 0, dtype=self.theta.dtype, device=device)   # see step()
+        self._theta_plan = self._plan(self._trained_theta)
+        # The evaluated weights (θ for the plain optimizer and SWA before its first average, φ for the
+        # others), in the caller's order: one gather from θ and φ into a reused buffer (see _evaluated).
+        in_theta = [[config.method_of(m) == "sgd" or (first_swa and config.method_of(m) == "swa")
+                     for m, _ in self.trainer_runs] for first_swa in (False, True)]
+        self._evaluated_index = [self._gather_index([(0 if t else n, self.row[r]) for t, r in zip(use, self.trainer_runs)])
+                                 for use in in_theta]
+        self._evaluated_weights = torch.empty_like(self.theta)
         self._evaluated_plan = self._plan(self._views(self._evaluated_weights))
 
     # ---- layout helpers
@@ -702,6 +742,18 @@ class _BatchedMLP:
             views.append(flat[offset:offset + size].view(shape))
             offset += size
         return list(zip(views[0::2], views[1::2]))
+
+    def _gather_index(self, picks: list[tuple[int, int]]) -> torch.Tensor:
+        """Indices into ``_store`` (θ then φ) re-laying, layer by layer, the rows ``picks``, each
+        (0 for θ or θ's size for φ, row), in that order: a flat stack holding just those rows."""
+        base = torch.tensor([b for b, _ in picks])
+        rows = torch.tensor([r for _, r in picks])
+        index, offset = [], 0
+        for shape in self.shapes:
+            size = math.prod(shape[1:])
+            index.append((base[:, None] + offset + rows[:, None] * size + torch.arange(size)).reshape(-1))
+            offset += size * shape[0]
+        return torch.cat(index).to(self.theta.device)
 
     def _per_row(self, values: list[float], dtype: torch.dtype | None = None) -> torch.Tensor:
         """A flat tensor shaped like θ holding ``values[row]`` at every weight of that row."""
@@ -760,7 +812,7 @@ class _BatchedMLP:
         dz = dlogits
         for i in reversed(range(len(self.layers))):
             h_in = work[i - 1].h if i else x
-            dw, db = self.grad_views[i]
+            dw, db = self._trained_grad[i]
             if dw.shape[2] < dw.shape[1]:                       # few inputs (the first layer): as in _forward
                 dw.copy_(torch.bmm(h_in.mT, dz).mT)             # dW = (h_inᵀ · dz)ᵀ
             else:
@@ -768,7 +820,7 @@ class _BatchedMLP:
             torch.sum(dz, dim=1, out=db)                        # db = Σ_batch dz
             if i == 0:
                 break
-            dz = torch.bmm(dz, self.theta_views[i][0], out=work[i].dh)   # dh_in = dz · W
+            dz = torch.bmm(dz, self._trained_theta[i][0], out=work[i].dh)   # dh_in = dz · W
             act = self.layers[i - 1][1]
             if act is not None:                                  # dz_in = dh_in · act'(z_in), in place
                 _ACTIVATION_BACKWARD[type(act)](dz, work[i - 1].z, h_in, act)
@@ -779,24 +831,25 @@ class _BatchedMLP:
         simply no longer reported."""
 
     def rows(self, x, y) -> tuple[torch.Tensor, torch.Tensor]:
-        """Seed-level batches (seeds, B, …) (or a list of augmented ones) → one per row (runs, B, …):
-        a stride-0 view when there is one seed, else one gather."""
+        """Seed-level batches (seeds, B, …) (or a list of augmented ones) → one per trained row
+        (trained, B, …): a stride-0 view when there is one seed, else one gather."""
         if isinstance(x, list):                  # augmented: one batch per seed
             x = torch.stack(x)
         if len(self.config.seeds) == 1:          # every row sees the same batch: no copy
-            return x.expand(len(self.runs), *x.shape[1:]), y.expand(len(self.runs), *y.shape[1:])
-        return x[self.seed_row], y[self.seed_row]
+            return x.expand(self.trained, *x.shape[1:]), y.expand(self.trained, *y.shape[1:])
+        rows = self.seed_row[:self.trained]
+        return x[rows], y[rows]
 
     @torch.no_grad()
     def step(self, x, y, lr: float) -> None:
-        """One step of every run on its row's batch: x (runs, B, in), y (runs, B) (see ``rows``)."""
+        """One step of every run on its row's batch: x (trained, B, in), y (trained, B) (see ``rows``)."""
         batch = y.shape[1]
-        work = self._workspace(len(self.runs), batch, True)
+        work = self._workspace(self.trained, batch, True)
         logits = self._forward(self._theta_plan, x, work)
         # d(mean cross-entropy)/dlogits = (softmax − onehot) / batch, the softmax taken along the
         # classes' layout in memory (a class-last softmax over 2 classes is 10× slower)
         if self._minus_ones.shape[-1] < batch:            # the source of −1s: any batch up to its width
-            self._minus_ones = torch.full((len(self.runs), 1, batch), -1, dtype=logits.dtype, device=logits.device)
+            self._minus_ones = torch.full((self.trained, 1, batch), -1, dtype=logits.dtype, device=logits.device)
         if self.transposed[-1]:
             dlogits = work[-1].out.softmax(1).scatter_add_(1, y.unsqueeze(1), self._minus_ones).mT
         else:
@@ -804,6 +857,8 @@ class _BatchedMLP:
         dlogits.div_(batch)
         self._backward(dlogits, x, work)
         self._optimizer_step(lr)
+        if self._follow:                         # the rows that share a leader's θ get it
+            torch._foreach_copy_(*self._follow)
         self._average_step()
 
     def _optimizer_step(self, lr: float) -> None:
@@ -867,25 +922,23 @@ class _BatchedMLP:
     def finite(self, runs) -> torch.Tensor:
         """(runs,) bool: are all live weights θ of each run finite?  (A NaN or ∞ anywhere makes
         the row's sum non-finite.)"""
-        rows = torch.tensor([self.runs.index(r) for r in runs], device=self.theta.device)
+        rows = torch.tensor([self.row[r] for r in runs], device=self.theta.device)
         sums = sum(v.flatten(1).sum(1) for layer in self.theta_views for v in layer)
         return sums[rows].isfinite()
 
     # ---- evaluation
     def _evaluated(self) -> torch.Tensor:
-        """The flat weights each run is judged by: θ for the plain optimizer (and for SWA before
-        its first average), φ for the others."""
-        use_theta = self.mask.get("sgd", torch.zeros_like(self.theta, dtype=torch.bool))
-        if "swa" in self.mask and self.swa_count == 0:
-            use_theta = use_theta | self.mask["swa"]
-        return torch.where(use_theta, self.theta, self.phi, out=self._evaluated_weights)
+        """The flat weights each run is judged by, rows in ``trainer_runs`` order: θ for the plain
+        optimizer (and for SWA before its first average), φ for the others."""
+        index = self._evaluated_index[int(self.swa_count == 0)]
+        return torch.index_select(self._store, 0, index, out=self._evaluated_weights)
 
     @torch.no_grad()
     def logits(self, runs, x: torch.Tensor) -> torch.Tensor:
         """(runs, examples, classes) from each run's evaluated weights."""
         weights = self._views(self._evaluated())
-        if list(runs) != self.runs:
-            rows = torch.tensor([self.runs.index(r) for r in runs], device=x.device)
+        if list(runs) != self.trainer_runs:
+            rows = torch.tensor([self.trainer_runs.index(r) for r in runs], device=x.device)
             weights = [(w[rows], b[rows]) for w, b in weights]
             plan = self._plan(weights)
         else:
@@ -906,7 +959,7 @@ class _BatchedMLP:
         """Each run's evaluated weights in a fresh copy of the MLP."""
         out = {}
         layers = self._views(self._evaluated())
-        for row, r in enumerate(self.runs):
+        for row, r in enumerate(self.trainer_runs):
             model = copy.deepcopy(self.template).to(self.theta.device)
             tensors = [t[row] for layer in layers for t in layer]
             with torch.no_grad():
@@ -916,9 +969,10 @@ class _BatchedMLP:
         return out
 
     def state_rows(self, average: bool) -> torch.Tensor:
-        """(runs, n): each run's flat weights θ, or φ if ``average`` (row i is ``runs[i]``)."""
+        """(runs, n): each run's flat weights θ, or φ if ``average`` (row i is ``trainer_runs[i]``)."""
         flat = self.phi if average else self.theta
-        return torch.cat([t.reshape(len(self.runs), -1) for layer in self._views(flat) for t in layer], dim=1)
+        rows = torch.cat([t.reshape(len(self.runs), -1) for layer in self._views(flat) for t in layer], dim=1)
+        return rows[[self.row[r] for r in self.trainer_runs]]
 
     # ---- path recording (sema_demo.paths.PathRecorder): θ flat as stored, then φ of the averaged rows
     def path_layout(self, averaged: list[int]) -> list[tuple[int, list[int]]]:
@@ -929,18 +983,15 @@ class _BatchedMLP:
         return self.theta.device
 
     def path_writer(self, out: torch.Tensor, averaged: list[int]):
-        """A function writing θ as stored, then the φ rows ``averaged`` layer by layer (``path_layout``),
-        into ``out``: two ops."""
+        """A function writing θ of every run, then the φ rows ``averaged`` (indices into
+        ``trainer_runs``), layer by layer (``path_layout``), into ``out``: one or two ops."""
         n, theta, phi = self.theta.numel(), self.theta, self.phi
         live, average = out[:n], out[n:]
-        if len(averaged) in (0, len(self.runs)):
+        if self.runs == self.trainer_runs and len(averaged) in (0, len(self.runs)):
             return lambda: (live.copy_(theta), average.copy_(phi) if averaged else None)
-        rows, index, offset = torch.tensor(averaged), [], 0
-        for shape in self.shapes:
-            size = math.prod(shape[1:])
-            index.append((offset + rows[:, None] * size + torch.arange(size)).reshape(-1))
-            offset += size * shape[0]
-        index = torch.cat(index).to(phi.device)
-        if out.dtype == phi.dtype:
-            return lambda: (live.copy_(theta), torch.index_select(phi, 0, index, out=average))
-        return lambda: (live.copy_(theta), average.copy_(phi[index]))
+        index = torch.cat([self._gather_index([(0, self.row[r]) for r in self.trainer_runs]),
+                           self._gather_index([(n, self.row[self.trainer_runs[i]]) for i in averaged])])
+        store = self._store
+        if out.dtype == store.dtype:
+            return lambda: torch.index_select(store, 0, index, out=out)
+        return lambda: out.copy_(store[index])
