@@ -982,16 +982,31 @@ class _BatchedMLP:
     def path_device(self) -> torch.device:
         return self.theta.device
 
+    def _path_phi_rows(self, averaged: list[int]) -> list[int]:
+        """The rows whose φ a snapshot keeps (``averaged`` indexes ``trainer_runs``), in the engine's order."""
+        return sorted(self.row[self.trainer_runs[i]] for i in averaged)
+
+    def path_order(self, averaged: list[int]) -> list[int]:
+        """For θ of each of ``trainer_runs``, then φ of each of ``averaged``, its row in a snapshot."""
+        phi_rows = self._path_phi_rows(averaged)
+        return ([self.row[r] for r in self.trainer_runs]
+                + [len(self.runs) + phi_rows.index(self.row[self.trainer_runs[i]]) for i in averaged])
+
     def path_writer(self, out: torch.Tensor, averaged: list[int]):
-        """A function writing θ of every run, then the φ rows ``averaged`` (indices into
-        ``trainer_runs``), layer by layer (``path_layout``), into ``out``: one or two ops."""
+        """A function writing θ as stored, then φ of the rows of ``averaged`` in the engine's order,
+        layer by layer (``path_layout``; ``path_order`` says which row is which run), into ``out``:
+        two copies."""
         n, theta, phi = self.theta.numel(), self.theta, self.phi
         live, average = out[:n], out[n:]
-        if self.runs == self.trainer_runs and len(averaged) in (0, len(self.runs)):
-            return lambda: (live.copy_(theta), average.copy_(phi) if averaged else None)
-        index = torch.cat([self._gather_index([(0, self.row[r]) for r in self.trainer_runs]),
-                           self._gather_index([(n, self.row[self.trainer_runs[i]]) for i in averaged])])
-        store = self._store
-        if out.dtype == store.dtype:
-            return lambda: torch.index_select(store, 0, index, out=out)
-        return lambda: out.copy_(store[index])
+        rows = self._path_phi_rows(averaged)
+        if len(rows) in (0, len(self.runs)):
+            return lambda: (live.copy_(theta), average.copy_(phi) if rows else None)
+        if rows == list(range(rows[0], rows[0] + len(rows))) and out.dtype == phi.dtype:
+            # one block of rows in every layer (the usual case: the plain optimizer's rows come first)
+            sources = [t[rows[0]:rows[0] + len(rows)] for layer in self._views(phi) for t in layer]
+            targets = [t.view(v.shape) for t, v in zip(average.split([v.numel() for v in sources]), sources)]
+            return lambda: (live.copy_(theta), torch._foreach_copy_(targets, sources))
+        index = self._gather_index([(0, r) for r in rows])
+        if out.dtype == phi.dtype:
+            return lambda: (live.copy_(theta), torch.index_select(phi, 0, index, out=average))
+        return lambda: (live.copy_(theta), average.copy_(phi[index]))
