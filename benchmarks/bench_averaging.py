@@ -112,6 +112,8 @@ def _ddp_worker(rank: int, rendezvous: str, out: str, width: int, batch: int, re
         sema.update()
 
     times = alternate({"plain": step, "sema": step_with_sema}, repeats, warmup=2)
+    # context: the update alone, what the SEMA step adds to the plain one (no communication)
+    times["update"] = alternate({"update": sema.update}, repeats, warmup=2)["update"]
     if rank == 0:
         torch.save(times, out)
     dist.barrier()          # no rank tears the group down while its peer still talks (gloo aborts then)
@@ -163,6 +165,9 @@ def main() -> None:
                              repeats=5 if args.quick else 21)
         report.time("ddp2_cnn_train_step_plain", ddp["plain"])
         report.time("ddp2_cnn_train_step_with_sema", ddp["sema"])
+        report.time("ddp2_sema_update_alone", ddp["update"])
+        print(f"# the update alone takes {median(ddp['update']) / median(ddp['plain']):.2%} of a plain DDP step; "
+              "the ratio's distance from 1 beyond that is the step's own spread", flush=True)
         report.ratio("ddp2_train_step_sema_vs_plain", median(ddp["sema"]) / median(ddp["plain"]), 1.03)
     report.finish(args.check)
 
