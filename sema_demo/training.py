@@ -57,7 +57,7 @@ HISTORY_COLUMNS = ("epoch", "method", "seed", "train_loss", "train_acc", "test_l
                    "switched", "diverged", "seconds")
 ADAM_BETA2, ADAM_EPS = 0.999, 1e-8
 EVAL_CHUNK = 4096      # examples per forward pass when evaluating a network
-EVAL_ELEMENTS = 2**16  # batched MLPs: activation elements per evaluation chunk (all runs together)
+EVAL_ELEMENTS = 2**17  # batched MLPs: activation elements per evaluation chunk (all runs together)
 EPOCH_GATHER_ELEMENTS = 2**22   # batched MLPs: gather a whole epoch's inputs of every run at once up to this size
 MAX_SEED = 2**63 - 1   # torch.manual_seed takes 64-bit seeds; larger ones overflow
 
@@ -731,6 +731,7 @@ class _BatchedMLP:
         self._evaluated_index = [self._gather_index([(0 if t else n, self.row[r]) for t, r in zip(use, self.trainer_runs)])
                                  for use in in_theta]
         self._evaluated_weights = torch.empty_like(self.theta)
+        self._switch_masks: dict[tuple[bool, ...], torch.Tensor] = {}
         self._evaluated_plan = self._plan(self._views(self._evaluated_weights))
 
     # ---- layout helpers
@@ -911,9 +912,11 @@ class _BatchedMLP:
     @torch.no_grad()
     def end_epoch(self, epoch: int) -> None:
         c = self.config
-        due = [switches_at(c, name, epoch) for name, _ in self.runs]
+        due = tuple(switches_at(c, name, epoch) for name, _ in self.runs)
         if any(due):
-            torch.where(self._per_row(due, torch.bool), self.phi, self.theta, out=self.theta)   # θ ← φ
+            if due not in self._switch_masks:            # (a few patterns: kept)
+                self._switch_masks[due] = self._per_row(list(due), torch.bool)
+            torch.where(self._switch_masks[due], self.phi, self.theta, out=self.theta)   # θ ← φ
         if "swa" in self.mask and epoch >= c.swa_start:
             # the equal average of the epoch-end weights: φ ← φ + (θ − φ)/(n + 1)
             self.phi.lerp_(self.theta, self.mask["swa"].to(self.phi.dtype) / (self.swa_count + 1))
@@ -995,7 +998,7 @@ class _BatchedMLP:
     def path_writer(self, out: torch.Tensor, averaged: list[int]):
         """A function writing θ as stored, then φ of the rows of ``averaged`` in the engine's order,
         layer by layer (``path_layout``; ``path_order`` says which row is which run), into ``out``:
-        two copies."""
+        one fused copy, or two."""
         n, theta, phi = self.theta.numel(), self.theta, self.phi
         live, average = out[:n], out[n:]
         rows = self._path_phi_rows(averaged)
@@ -1005,7 +1008,8 @@ class _BatchedMLP:
             # one block of rows in every layer (the usual case: the plain optimizer's rows come first)
             sources = [t[rows[0]:rows[0] + len(rows)] for layer in self._views(phi) for t in layer]
             targets = [t.view(v.shape) for t, v in zip(average.split([v.numel() for v in sources]), sources)]
-            return lambda: (live.copy_(theta), torch._foreach_copy_(targets, sources))
+            targets, sources = [live, *targets], [theta, *sources]
+            return lambda: torch._foreach_copy_(targets, sources)
         index = self._gather_index([(0, r) for r in rows])
         if out.dtype == phi.dtype:
             return lambda: (live.copy_(theta), torch.index_select(phi, 0, index, out=average))
