@@ -193,10 +193,16 @@ class PathRecorder:
             self.layout = [(len(self.runs) + len(self.averaged), [self.n])]
         m = sum(rows * sum(sizes) for rows, sizes in self.layout)
         device = engine.path_device() if fast else engine.state_rows(average=False).device
-        stage = self._stage = torch.empty(m, device=device)
-        self._snapshot = engine.path_writer(stage, self.averaged) if fast else self._rows_of(engine, stage)
-        self._snapshot()
-        start = self._start = stage.clone()
+        # An engine whose own tensor is a snapshot is read in place (``path_source``): no copy at all.
+        source = engine.path_source(self.averaged) if fast and hasattr(engine, "path_source") else None
+        if source is not None:
+            stage = self._stage = source                 # (read, never written)
+            self._snapshot = lambda: None
+        else:
+            stage = self._stage = torch.empty(m, device=device)
+            self._snapshot = engine.path_writer(stage, self.averaged) if fast else self._rows_of(engine, stage)
+            self._snapshot()
+        start = self._start = stage.to(torch.float32, copy=True)
         slots = max(1, min(self.capacity, self.CHUNK_BYTES // max(1, 2 * m)))
         # zeros, not empty: every page touched now, at the start, not by a snapshot in mid-training
         # (a first touch per snapshot cost six times the snapshot's copy)
@@ -207,12 +213,18 @@ class PathRecorder:
         # milliseconds.
         if m <= GRAIN:
             self._slots = list(self._buffer)
-            self._offset = lambda row: (stage.sub_(start), row.copy_(stage))
+            if source is not None:                       # the engine's tensor: one op, into float16
+                self._offset = lambda row: torch.sub(stage, start, out=row)
+            else:
+                self._offset = lambda row: (stage.sub_(start), row.copy_(stage))
         else:
             self._slots = [row.split(GRAIN) for row in self._buffer]
             stage_parts, start_parts = stage.split(GRAIN), start.split(GRAIN)
-            self._offset = lambda row: (torch._foreach_sub_(stage_parts, start_parts),
-                                        torch._foreach_copy_(row, stage_parts))
+            if source is not None:
+                self._offset = lambda row: [torch.sub(a, b, out=c) for a, b, c in zip(stage_parts, start_parts, row)]
+            else:
+                self._offset = lambda row: (torch._foreach_sub_(stage_parts, start_parts),
+                                            torch._foreach_copy_(row, stage_parts))
 
     def _rows_of(self, engine, out: Tensor):
         def fill() -> None:

@@ -667,9 +667,16 @@ class _BatchedMLP:
         for r in self.trainer_runs:
             shared = config.method_of(r[0]) in _PLAIN_THETA
             leader[r] = first.setdefault(("plain", r[1]) if shared else r, r)
-        self.runs = [r for r in self.trainer_runs if leader[r] == r] + [r for r in self.trainer_runs if leader[r] != r]
+        # Row order: the trained rows first (the plain optimizer's, then the averaging ones), then the
+        # rows that copy a leader's θ (averaging ones first): the trained rows are a prefix, and the
+        # rows with an average φ (all but the plain optimizer's) one block.
+        averages = {r: config.method_of(r[0]) != "sgd" for r in self.trainer_runs}
+        self.runs = sorted(self.trainer_runs, key=lambda r: (leader[r] != r, averages[r] != (leader[r] != r)))
         self.trained = len(first)
         self.row = {r: i for i, r in enumerate(self.runs)}
+        averaged = [i for i, r in enumerate(self.runs) if averages[r]]
+        self._a0, self._na = (averaged[0] if averaged else 0), len(averaged)   # φ's rows: [a0, a0 + na)
+        assert averaged == list(range(self._a0, self._a0 + self._na))
         self.template = initial[config.seeds[0]]
         self.layers = _mlp_layers(self.template)
         # Each layer's activation, applied in place (act(z, h)); CPU tanh layers run as 2·σ(2z) − 1,
@@ -687,12 +694,19 @@ class _BatchedMLP:
         params = {s: [p.detach() for p in model.parameters()] for s, model in initial.items()}
         stacked = [torch.stack([params[s][i] for _, s in self.runs]) for i in range(len(params[config.seeds[0]]))]
         self.shapes = [t.shape for t in stacked]          # (R, out, in) and (R, out) per layer
-        flat = torch.cat([t.reshape(-1) for t in stacked]).to(device)
-        n = flat.numel()
-        self._store = torch.cat([flat, flat])             # θ then φ in one tensor: one gather reads both
+        self.phi_shapes = [torch.Size((self._na, *t.shape[1:])) for t in stacked]   # φ: the averaged rows only
+        a0, na = self._a0, self._na
+        flat = torch.cat([t.reshape(-1) for t in stacked]
+                         + [t[a0:a0 + na].reshape(-1) for t in stacked]).to(device)
+        n = sum(math.prod(shape) for shape in self.shapes)
+        # θ then φ in one tensor: a path snapshot (θ of every run, φ of the averaged ones) is all of it
+        self._store = flat
         self.theta, self.phi = self._store[:n], self._store[n:]
         self.grad = torch.zeros_like(self.theta)
         self.theta_views, self.grad_views = self._views(self.theta), self._views(self.grad)
+        self.phi_views = self._views(self.phi, self.phi_shapes)
+        self._phi_list = [t for layer in self.phi_views for t in layer]
+        self._theta_averaged = [t[a0:a0 + na] for layer in self.theta_views for t in layer]   # φ's θ rows
         # the trained rows' views, and the copies that give every other row its leader's θ
         u = self.trained
         self._trained_theta = [(w[:u], b[:u]) for w, b in self.theta_views]
@@ -712,13 +726,13 @@ class _BatchedMLP:
         self.num_steps = 0
         self.swa_count = 0                                # epoch-end weights averaged so far by SWA
         self.seed_row = torch.tensor([config.seeds.index(s) for _, s in self.runs], device=device)
-        methods = [config.method_of(m) for m, _ in self.runs]
+        methods = [config.method_of(m) for m, _ in self.runs[a0:a0 + na]]    # of φ's rows
         self.warmup_steps = warmup_steps
-        # α per weight (rows may differ), in float64 so that 1 − α is exact before the cast to θ's
-        # dtype; the EMA weight 1 − α_t is 0 on rows that do not average.
-        self.ema_momentum = self._per_row([config.momentum_of(m) for m, _ in self.runs], torch.float64)
+        # Per weight of φ (rows may differ): α, in float64 so that 1 − α is exact before the cast to
+        # θ's dtype; the EMA weight 1 − α_t, 0 on rows that do not average every step.
+        self.ema_momentum = self._per_row([config.momentum_of(m) for m, _ in self.runs[a0:a0 + na]], torch.float64)
         self.ema_rows = self._per_row([float(m in ("ema", "sema")) for m in methods], torch.float64)
-        self.ema_weight = self._ema_weight(0)
+        self._set_ema_weight(0)
         self.lookahead_weight = self._per_row([config.lookahead_alpha if m == "lookahead" else 0.0 for m in methods])
         self.mask = {m: self._per_row([float(x == m) for x in methods]).bool() for m in set(methods)}
         self._minus_one = torch.tensor(-1, dtype=self.theta.dtype, device=device)
@@ -728,38 +742,50 @@ class _BatchedMLP:
         # others), in the caller's order: one gather from θ and φ into a reused buffer (see _evaluated).
         in_theta = [[config.method_of(m) == "sgd" or (first_swa and config.method_of(m) == "swa")
                      for m, _ in self.trainer_runs] for first_swa in (False, True)]
-        self._evaluated_index = [self._gather_index([(0 if t else n, self.row[r]) for t, r in zip(use, self.trainer_runs)])
+        self._evaluated_index = [self._gather_index([self._pick(r, not t) for t, r in zip(use, self.trainer_runs)])
                                  for use in in_theta]
         self._evaluated_weights = torch.empty_like(self.theta)
         self._switch_masks: dict[tuple[bool, ...], torch.Tensor] = {}
         self._evaluated_plan = self._plan(self._views(self._evaluated_weights))
 
     # ---- layout helpers
-    def _views(self, flat: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """[(W, b), …] per layer as views of a flat stack."""
+    def _views(self, flat: torch.Tensor, shapes=None) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """[(W, b), …] per layer as views of a flat stack (of θ's shapes, or ``shapes``)."""
         views, offset = [], 0
-        for shape in self.shapes:
+        for shape in shapes or self.shapes:
             size = math.prod(shape)
             views.append(flat[offset:offset + size].view(shape))
             offset += size
         return list(zip(views[0::2], views[1::2]))
 
-    def _gather_index(self, picks: list[tuple[int, int]]) -> torch.Tensor:
-        """Indices into ``_store`` (θ then φ) re-laying, layer by layer, the rows ``picks``, each
-        (0 for θ or θ's size for φ, row), in that order: a flat stack holding just those rows."""
-        base = torch.tensor([b for b, _ in picks])
+    def _pick(self, run, average: bool) -> tuple[bool, int]:
+        """Where a run's weights are: (in φ, its row there) for its average, else (False, its θ row).
+        A run without an average (the plain optimizer) is read from θ either way."""
+        row = self.row[run]
+        in_phi = average and self._a0 <= row < self._a0 + self._na
+        return in_phi, row - self._a0 if in_phi else row
+
+    def _gather_index(self, picks: list[tuple[bool, int]]) -> torch.Tensor:
+        """Indices into ``_store`` (θ then φ) re-laying, layer by layer, the rows ``picks`` (each
+        ``_pick``: in φ?, row), in that order: a flat stack holding just those rows."""
+        in_phi = torch.tensor([p for p, _ in picks])
         rows = torch.tensor([r for _, r in picks])
-        index, offset = [], 0
-        for shape in self.shapes:
+        index, theta_at, phi_at = [], 0, self.theta.numel()
+        for shape, phi_shape in zip(self.shapes, self.phi_shapes):
             size = math.prod(shape[1:])
-            index.append((base[:, None] + offset + rows[:, None] * size + torch.arange(size)).reshape(-1))
-            offset += size * shape[0]
+            base = torch.where(in_phi, phi_at, theta_at)
+            index.append((base[:, None] + rows[:, None] * size + torch.arange(size)).reshape(-1))
+            theta_at, phi_at = theta_at + size * shape[0], phi_at + size * phi_shape[0]
         return torch.cat(index).to(self.theta.device)
 
     def _per_row(self, values: list[float], dtype: torch.dtype | None = None) -> torch.Tensor:
-        """A flat tensor shaped like θ holding ``values[row]`` at every weight of that row."""
+        """A flat tensor shaped like φ holding ``values[j]`` at every weight of φ's row j."""
         rows = torch.tensor(values, dtype=dtype or self.theta.dtype, device=self.theta.device)
-        return torch.cat([rows.repeat_interleave(math.prod(s[1:])) for s in self.shapes])
+        return torch.cat([rows.repeat_interleave(math.prod(s[1:])) for s in self.phi_shapes])
+
+    def _phi_like(self, flat: torch.Tensor) -> list[torch.Tensor]:
+        """A flat tensor shaped like φ as one view per layer tensor (for the fused ops on φ)."""
+        return [t for layer in self._views(flat, self.phi_shapes) for t in layer]
 
     def _workspace(self, rows: int, batch: int, training: bool) -> list[_Layer]:
         """Reused buffers for ``rows`` runs on ``batch`` examples, one ``_Layer`` per layer.  A few batch
@@ -889,37 +915,41 @@ class _BatchedMLP:
             self._scratch.append(torch.empty_like(self.theta))
         return self._scratch[i]
 
-    def _ema_weight(self, step: int) -> torch.Tensor:
-        """1 − α_t per weight for the update at 0-based ``step``: the averagers' own schedule."""
+    def _set_ema_weight(self, step: int) -> None:
+        """1 − α_t per weight of φ for the update at 0-based ``step``: the averagers' own schedule."""
         momentum = warmup_momentum(self.ema_momentum, step, self.config.ema_warmup, self.warmup_steps)
-        return ((1 - momentum) * self.ema_rows).to(self.theta.dtype)
+        self.ema_weight = ((1 - momentum) * self.ema_rows).to(self.theta.dtype)
+        self._ema_weights = self._phi_like(self.ema_weight)
 
     def _average_step(self) -> None:
         """φ ← φ + w·(θ − φ) per row: w = 1 − α_t for EMA/SEMA; Lookahead's slow step every k steps."""
         step = self.num_steps - 1                        # this step's 0-based index
         if self.config.ema_warmup is not None and step <= self.warmup_steps:
-            self.ema_weight = self._ema_weight(step)     # constant again once the ramp is over
+            self._set_ema_weight(step)                   # constant again once the ramp is over
         if "lookahead" in self.mask and self.num_steps % self.config.lookahead_k == 0:
-            self.phi.lerp_(self.theta, self.ema_weight + self.lookahead_weight)
-            self._write_back("lookahead")                # the fast weights restart from the slow ones
+            weight = self._phi_like(self.ema_weight + self.lookahead_weight)
+            torch._foreach_lerp_(self._phi_list, self._theta_averaged, weight)
+            self._write_back(self.mask["lookahead"])     # the fast weights restart from the slow ones
         elif "ema" in self.mask or "sema" in self.mask:
-            self.phi.lerp_(self.theta, self.ema_weight)
+            torch._foreach_lerp_(self._phi_list, self._theta_averaged, self._ema_weights)
 
-    def _write_back(self, method: str) -> None:
-        """θ ← φ on the rows of ``method``, in place (the optimizer state stays)."""
-        torch.where(self.mask[method], self.phi, self.theta, out=self.theta)
+    def _write_back(self, mask: torch.Tensor) -> None:
+        """θ ← φ on the rows where ``mask`` (shaped like φ) holds, in place (the optimizer state stays)."""
+        for m, phi, theta in zip(self._phi_like(mask), self._phi_list, self._theta_averaged):
+            torch.where(m, phi, theta, out=theta)
 
     @torch.no_grad()
     def end_epoch(self, epoch: int) -> None:
         c = self.config
-        due = tuple(switches_at(c, name, epoch) for name, _ in self.runs)
+        due = tuple(switches_at(c, name, epoch) for name, _ in self.runs[self._a0:self._a0 + self._na])
         if any(due):
             if due not in self._switch_masks:            # (a few patterns: kept)
                 self._switch_masks[due] = self._per_row(list(due), torch.bool)
-            torch.where(self._switch_masks[due], self.phi, self.theta, out=self.theta)   # θ ← φ
+            self._write_back(self._switch_masks[due])   # θ ← φ
         if "swa" in self.mask and epoch >= c.swa_start:
             # the equal average of the epoch-end weights: φ ← φ + (θ − φ)/(n + 1)
-            self.phi.lerp_(self.theta, self.mask["swa"].to(self.phi.dtype) / (self.swa_count + 1))
+            weight = self._phi_like(self.mask["swa"].to(self.phi.dtype) / (self.swa_count + 1))
+            torch._foreach_lerp_(self._phi_list, self._theta_averaged, weight)
             self.swa_count += 1
 
     def finite(self, runs) -> torch.Tensor:
@@ -972,10 +1002,10 @@ class _BatchedMLP:
         return out
 
     def state_rows(self, average: bool) -> torch.Tensor:
-        """(runs, n): each run's flat weights θ, or φ if ``average`` (row i is ``trainer_runs[i]``)."""
-        flat = self.phi if average else self.theta
-        rows = torch.cat([t.reshape(len(self.runs), -1) for layer in self._views(flat) for t in layer], dim=1)
-        return rows[[self.row[r] for r in self.trainer_runs]]
+        """(runs, n): each run's flat weights θ, or φ if ``average`` (θ for the plain optimizer, which
+        has no average), row i is ``trainer_runs[i]``."""
+        flat = self._store[self._gather_index([self._pick(r, average) for r in self.trainer_runs])]
+        return torch.cat([t.reshape(len(self.trainer_runs), -1) for layer in self._views(flat) for t in layer], dim=1)
 
     # ---- path recording (sema_demo.paths.PathRecorder): θ flat as stored, then φ of the averaged rows
     def path_layout(self, averaged: list[int]) -> list[tuple[int, list[int]]]:
@@ -985,32 +1015,30 @@ class _BatchedMLP:
     def path_device(self) -> torch.device:
         return self.theta.device
 
-    def _path_phi_rows(self, averaged: list[int]) -> list[int]:
-        """The rows whose φ a snapshot keeps (``averaged`` indexes ``trainer_runs``), in the engine's order."""
-        return sorted(self.row[self.trainer_runs[i]] for i in averaged)
+    def _path_phi_picks(self, averaged: list[int]) -> list[tuple[bool, int]]:
+        """φ of the runs ``averaged`` (indices into ``trainer_runs``) as a snapshot holds them: in the
+        engine's row order."""
+        return sorted((self._pick(self.trainer_runs[i], True) for i in averaged), key=lambda p: (not p[0], p[1]))
+
+    def path_source(self, averaged: list[int]) -> torch.Tensor | None:
+        """The engine's own θ-then-φ tensor when it is exactly a snapshot (φ held for just the runs
+        ``averaged``): the recorder then reads it in place, no copy.  Else None (``path_writer``)."""
+        return self._store if self._path_phi_picks(averaged) == [(True, j) for j in range(self._na)] else None
 
     def path_order(self, averaged: list[int]) -> list[int]:
         """For θ of each of ``trainer_runs``, then φ of each of ``averaged``, its row in a snapshot."""
-        phi_rows = self._path_phi_rows(averaged)
+        picks = self._path_phi_picks(averaged)
         return ([self.row[r] for r in self.trainer_runs]
-                + [len(self.runs) + phi_rows.index(self.row[self.trainer_runs[i]]) for i in averaged])
+                + [len(self.runs) + picks.index(self._pick(self.trainer_runs[i], True)) for i in averaged])
 
     def path_writer(self, out: torch.Tensor, averaged: list[int]):
-        """A function writing θ as stored, then φ of the rows of ``averaged`` in the engine's order,
-        layer by layer (``path_layout``; ``path_order`` says which row is which run), into ``out``:
-        one fused copy, or two."""
-        n, theta, phi = self.theta.numel(), self.theta, self.phi
+        """A function writing θ as stored, then φ of the runs ``averaged`` in the engine's order (θ for
+        a plain optimizer's), layer by layer (``path_layout``, ``path_order``), into ``out``."""
+        n, theta = self.theta.numel(), self.theta
         live, average = out[:n], out[n:]
-        rows = self._path_phi_rows(averaged)
-        if len(rows) in (0, len(self.runs)):
-            return lambda: (live.copy_(theta), average.copy_(phi) if rows else None)
-        if rows == list(range(rows[0], rows[0] + len(rows))) and out.dtype == phi.dtype:
-            # one block of rows in every layer (the usual case: the plain optimizer's rows come first)
-            sources = [t[rows[0]:rows[0] + len(rows)] for layer in self._views(phi) for t in layer]
-            targets = [t.view(v.shape) for t, v in zip(average.split([v.numel() for v in sources]), sources)]
-            targets, sources = [live, *targets], [theta, *sources]
-            return lambda: torch._foreach_copy_(targets, sources)
-        index = self._gather_index([(0, r) for r in rows])
-        if out.dtype == phi.dtype:
-            return lambda: (live.copy_(theta), torch.index_select(phi, 0, index, out=average))
-        return lambda: (live.copy_(theta), average.copy_(phi[index]))
+        if not averaged:
+            return lambda: live.copy_(theta)
+        index, store = self._gather_index(self._path_phi_picks(averaged)), self._store
+        if out.dtype == store.dtype:
+            return lambda: (live.copy_(theta), torch.index_select(store, 0, index, out=average))
+        return lambda: (live.copy_(theta), average.copy_(store[index]))
