@@ -13,7 +13,9 @@ medians measured side by side in this process (A, B, A, B … after a warm-up).
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
+from pathlib import Path
 
 import torch
 import torch.distributed as dist
@@ -21,9 +23,11 @@ import torch.multiprocessing as mp
 from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-from benchlib import Report, alternate, header, median, parse_args
-from sema_demo import SwitchEMA
-from sema_demo.models import count_parameters, mlp, small_resnet
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's package, not an installed one
+
+from benchlib import Report, alternate, header, median, parse_args  # noqa: E402
+from sema_demo import SwitchEMA  # noqa: E402
+from sema_demo.models import count_parameters, mlp, small_resnet  # noqa: E402
 
 ALPHA = 0.999
 

@@ -647,11 +647,11 @@ _PLAIN_THETA = ("sgd", "ema", "swa")
 class _BatchedMLP:
     """All (method, seed) runs of one MLP as stacked weights.
 
-    θ, φ, the gradient and the optimizer state are each ONE flat tensor holding every
-    run; each layer's (runs, out, in) weight is a view into it.  So the optimizer step
-    and the averager are a handful of fused ops whatever the number of runs.  The
-    averager is one ``lerp`` with a per-row weight, 0 where a method does not average at
-    this step.
+    θ, the gradient and the optimizer state are each ONE flat tensor holding every run,
+    and φ one holding every run that averages (θ and φ are one tensor, θ first); each
+    layer's (runs, out, in) weight is a view into it.  So the optimizer step and the
+    averager are a handful of fused ops whatever the number of runs.  The averager is one
+    fused ``lerp`` with a per-row weight, 0 where a method does not average at this step.
 
     Row i is ``runs[i]``, an order of the engine's own: first the ``trained`` rows whose θ
     the step computes (forward, backward), then the rows whose θ is another's (EMA and SWA
@@ -689,7 +689,7 @@ class _BatchedMLP:
         self.transposed = [linear.out_features < linear.in_features for linear, _ in self.layers]
         # Every activation, gradient and scratch tensor of the hot loop lives in a workspace reused
         # step after step: fresh ones of this size cost page faults that took longer than the maths.
-        self._work: dict[tuple[int, int, bool], tuple[list, list, list]] = {}
+        self._work: dict[tuple[int, int, bool], list[_Layer]] = {}
         self._scratch: list[torch.Tensor] = []
         params = {s: [p.detach() for p in model.parameters()] for s, model in initial.items()}
         stacked = [torch.stack([params[s][i] for _, s in self.runs]) for i in range(len(params[config.seeds[0]]))]
