@@ -20,13 +20,17 @@ column, rows cycling) and scaled to 900.
 """
 from __future__ import annotations
 
+import sys
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from benchlib import Report, alternate, header, median, parse_args
-from sema_demo.theory import NQM, SERIES, default_map, exact_curves, monte_carlo
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's package, not an installed one
+
+from benchlib import Report, alternate, header, median, parse_args  # noqa: E402
+from sema_demo.theory import NQM, SERIES, default_map, exact_curves, monte_carlo  # noqa: E402
 
 EXACT_BOUND_S = 0.2   # the issue's bound for 100 dimensions × 10,000 steps × 3 methods
 MAP_BOUND_S = 2.0     # the issue's bound for a 30 × 30 map of 1,000 steps

@@ -388,7 +388,7 @@ class _TensorPairs:
         except RuntimeError:
             self.check_live()                        # a clear message if θ changed dtype, device or shape
             raise
-        self.copy_buffers()
+        self._copy_buffers()
 
     def _check_storage(self) -> None:
         if self.storage != [t.data_ptr() for _, live in self.averaged for t in live]:
@@ -408,16 +408,31 @@ class _TensorPairs:
 
     @torch.no_grad()
     def copy_buffers(self) -> None:
+        self._copy_buffers()
+
+    def _copy_buffers(self) -> None:
         for avg, live in self.copied:
             torch._foreach_copy_(avg, live)
 
     @torch.no_grad()
     def write_back(self) -> None:
         """θ ← φ in place (cast to θ's dtype): the live tensors stay the same objects for the optimizer."""
+        self._write_back()
+
+    def _write_back(self) -> None:
         if self.storage is not None:
             self._check_storage()
         for avg, live in self.pieces:
             torch._foreach_copy_(live, avg)
+
+    @torch.no_grad()
+    def switch(self) -> None:
+        """SEMA's switch, in one no-grad scope (a tiny model's switch is mostly Python): φ's floating
+        buffers averaged over the ranks, then θ ← φ."""
+        self.check_quickly()
+        if self.float_buffers:
+            all_reduce_mean_(self.float_buffers)
+        self._write_back()
 
     @torch.no_grad()
     def sync_buffers(self) -> None:
@@ -673,9 +688,7 @@ class SwitchEMA(EMA):
     def switch(self) -> None:
         """θ ← φ, in place. φ keeps its value; the optimizer state is untouched.
         Under DDP call it on every rank: φ's floating buffers are averaged over the ranks first."""
-        self._pairs.check_quickly()
-        self._pairs.sync_buffers()
-        self._pairs.write_back()
+        self._pairs.switch()
         self.num_switches += 1
 
     def on_epoch_end(self) -> None:

@@ -116,15 +116,16 @@ class PathRecorder:
 
     A snapshot must cost next to nothing beside a training step, so it is a few fused ops on
     the engine's device: ``engine.path_writer(out, averaged)()`` writes θ of every run and φ of
-    the averaged rows, float32, in the engine's own flat layout (``engine.path_layout(averaged)``
-    says how to read it), and the offset from the start is written as float16 into a
+    the averaged rows, float32, in the engine's own flat layout and row order
+    (``engine.path_layout(averaged)`` and, if the engine has it, ``engine.path_order(averaged)``
+    say how to read it), and the offset from the start is written as float16 into a
     preallocated buffer on that device.  The buffer moves to the CPU in whole chunks when it is
     full or when the path is read (:meth:`path`, :attr:`offsets`), and is put in the order of
     :func:`state_vector` only then.  An engine without ``path_writer`` is read through
     ``engine.state_rows(average)``, the (runs, n) flat states of θ (False) or φ (True).
 
     Args:
-        runs: the (method, seed) runs, in the engine's row order.
+        runs: the (method, seed) runs, in the trainer's order.
         n: size of one flat state (parameters and floating buffers).
         steps_per_epoch, epochs, switch_epochs: the schedule, to size the bound up front.
         max_step_snapshots: step snapshots per run at most (epoch ends and switches come on top).
@@ -163,6 +164,7 @@ class PathRecorder:
         self._offsets: list[Tensor] = []     # per snapshot (m,) float16 on the CPU, in the engine's layout
         self._start: Tensor | None = None    # (m,) float32 on the engine's device
         self.layout: list[tuple[int, list[int]]] = []   # how a flat snapshot splits into rows (see _rows)
+        self.order: list[int] | None = None  # the snapshot row of each decoded row, when not in order (_decode)
         self._buffer: Tensor | None = None   # (slots, m) float16 on the engine's device, not yet on the CPU
         self._stage: Tensor | None = None    # (m,) float32: the snapshot before its offset is taken
         self._filled = 0
@@ -185,28 +187,44 @@ class PathRecorder:
         fast = hasattr(engine, "path_writer")
         if fast:
             self.layout = [(rows, list(sizes)) for rows, sizes in engine.path_layout(self.averaged)]
+            order = engine.path_order(self.averaged) if hasattr(engine, "path_order") else None
+            self.order = None if order is None or order == list(range(len(order))) else order
         else:
             self.layout = [(len(self.runs) + len(self.averaged), [self.n])]
         m = sum(rows * sum(sizes) for rows, sizes in self.layout)
         device = engine.path_device() if fast else engine.state_rows(average=False).device
-        stage = self._stage = torch.empty(m, device=device)
-        self._snapshot = engine.path_writer(stage, self.averaged) if fast else self._rows_of(engine, stage)
-        self._snapshot()
-        start = self._start = stage.clone()
+        # An engine whose own tensor is a snapshot is read in place (``path_source``): no copy at all.
+        source = engine.path_source(self.averaged) if fast and hasattr(engine, "path_source") else None
+        if source is not None:
+            stage = self._stage = source                 # (read, never written)
+            self._snapshot = lambda: None
+        else:
+            stage = self._stage = torch.empty(m, device=device)
+            self._snapshot = engine.path_writer(stage, self.averaged) if fast else self._rows_of(engine, stage)
+            self._snapshot()
+        start = self._start = stage.to(torch.float32, copy=True)
         slots = max(1, min(self.capacity, self.CHUNK_BYTES // max(1, 2 * m)))
-        self._buffer = torch.empty(slots, m, device=device, dtype=torch.float16)
+        # zeros, not empty: every page touched now, at the start, not by a snapshot in mid-training
+        # (a first touch per snapshot cost six times the snapshot's copy)
+        self._buffer = torch.zeros(slots, m, device=device, dtype=torch.float16)
         # The offset in place in float32, then a plain copy to float16 (a subtraction writing float16
         # directly takes a slow casting path); in pieces below PyTorch's parallel grain, since a copy
         # this size gains nothing from a second thread, and on a busy machine waiting for one costs
         # milliseconds.
         if m <= GRAIN:
             self._slots = list(self._buffer)
-            self._offset = lambda row: (stage.sub_(start), row.copy_(stage))
+            if source is not None:                       # the engine's tensor: one op, into float16
+                self._offset = lambda row: torch.sub(stage, start, out=row)
+            else:
+                self._offset = lambda row: (stage.sub_(start), row.copy_(stage))
         else:
             self._slots = [row.split(GRAIN) for row in self._buffer]
             stage_parts, start_parts = stage.split(GRAIN), start.split(GRAIN)
-            self._offset = lambda row: (torch._foreach_sub_(stage_parts, start_parts),
-                                        torch._foreach_copy_(row, stage_parts))
+            if source is not None:
+                self._offset = lambda row: [torch.sub(a, b, out=c) for a, b, c in zip(stage_parts, start_parts, row)]
+            else:
+                self._offset = lambda row: (torch._foreach_sub_(stage_parts, start_parts),
+                                            torch._foreach_copy_(row, stage_parts))
 
     def _rows_of(self, engine, out: Tensor):
         def fill() -> None:
@@ -250,7 +268,9 @@ class PathRecorder:
 
         ``layout`` lists the parts of a flat snapshot: ``(rows, sizes)`` is a part holding, block
         after block, a (rows, size) block per entry of ``sizes``; a row's state is its slice of
-        every block, in order (the batched engine stores each layer of every run together)."""
+        every block, in order (the batched engine stores each layer of every run together).  An
+        engine that keeps its rows in an order of its own says where each decoded row is
+        (``engine.path_order(averaged)``, kept in ``order``)."""
         parts, at = [], 0
         for rows, sizes in self.layout:
             blocks = []
@@ -258,7 +278,8 @@ class PathRecorder:
                 blocks.append(flat[:, at:at + rows * size].reshape(len(flat), rows, size))
                 at += rows * size
             parts.append(torch.cat(blocks, dim=2) if len(blocks) > 1 else blocks[0])
-        return torch.cat(parts, dim=1) if len(parts) > 1 else parts[0]
+        decoded = torch.cat(parts, dim=1) if len(parts) > 1 else parts[0]
+        return decoded if self.order is None else decoded[:, self.order]
 
     def _rows(self) -> Tensor:
         """Every snapshot decoded (float16, CPU), kept until more are recorded."""

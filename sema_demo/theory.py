@@ -585,7 +585,12 @@ def grid_curves(base: NQM, alpha: np.ndarray, switch_every) -> GridCurves:
         sgd = _moment_curves(base, *step_matrices(base), min(PLAIN_CHUNK, steps), switch=False)
         loss["sgd"][:] = np.r_[base.start_loss, sgd[0][:, 0] + sgd[1][:, 0]]
         for col, K in enumerate(ks):
-            _grid_column(base, alpha[:, col], K, loss["ema"][:, col], loss["sema"][:, col])
+            # α = 0 (the map's cells whose horizon is under one step): φ = θ after every step and a
+            # switch copies θ onto itself, so EMA and SEMA are SGD exactly: its curve, not computed again
+            zero = alpha[:, col] == 0
+            loss["ema"][zero, col] = loss["sema"][zero, col] = loss["sgd"][0, 0]
+            rows = np.flatnonzero(~zero)
+            _grid_column(base, alpha[rows, col], K, loss["ema"][:, col], loss["sema"][:, col], rows)
         cap = DIVERGENCE_FACTOR * base.start_loss
         for curve in loss.values():
             blown = np.maximum.accumulate(~(curve <= cap), axis=-1)
@@ -710,8 +715,9 @@ def _phi_loss(step: _Squares, switch: np.ndarray | None, K: int, steps: int, rea
     return out.reshape(cells, -1)[:, keep]
 
 
-def _grid_column(base: NQM, alphas: np.ndarray, K: int, ema: np.ndarray, sema: np.ndarray) -> None:
-    """Fill ema[r] and sema[r] (steps + 1) for the cells of one column: K fixed, α = alphas[r]."""
+def _grid_column(base: NQM, alphas: np.ndarray, K: int, ema: np.ndarray, sema: np.ndarray,
+                 where: np.ndarray) -> None:
+    """Fill ema[where[r]] and sema[where[r]] (steps + 1) for cells of one column: K fixed, α = alphas[r]."""
     dim, steps = base.dim, base.steps
     x0 = np.array([base.start, 0.0, base.start])
     start = np.r_[x0[_PAIRS[:, 0]] * x0[_PAIRS[:, 1]], 1.0]
@@ -732,7 +738,7 @@ def _grid_column(base: NQM, alphas: np.ndarray, K: int, ema: np.ndarray, sema: n
         read = np.zeros((n * dim, 1, 7), dtype=MAP_DTYPE)
         read[:, 0, _PHI2] = np.tile(0.5 * base.curvatures, n)
         x_start = np.broadcast_to(start.astype(MAP_DTYPE)[:, None], (n * dim, 7, 1))
-        rows = slice(first, first + n)
+        rows = where[first:first + n]
         ema[rows, 0] = sema[rows, 0] = base.start_loss
         shared: dict = {}
         ema[rows, 1:] = np.maximum(_phi_loss(step, None, K, steps, read, x_start, n, shared), 0.0)

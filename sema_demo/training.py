@@ -36,6 +36,7 @@ import time
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -56,7 +57,8 @@ HISTORY_COLUMNS = ("epoch", "method", "seed", "train_loss", "train_acc", "test_l
                    "switched", "diverged", "seconds")
 ADAM_BETA2, ADAM_EPS = 0.999, 1e-8
 EVAL_CHUNK = 4096      # examples per forward pass when evaluating a network
-EVAL_ELEMENTS = 2**16  # batched MLPs: activation elements per evaluation chunk (all runs together)
+EVAL_ELEMENTS = 2**17  # batched MLPs: activation elements per evaluation chunk (all runs together)
+EPOCH_GATHER_ELEMENTS = 2**22   # batched MLPs: gather a whole epoch's inputs of every run at once up to this size
 MAX_SEED = 2**63 - 1   # torch.manual_seed takes 64-bit seeds; larger ones overflow
 
 
@@ -337,17 +339,28 @@ class Trainer:
         return rows
 
     def _batches(self, epoch: int):
-        """(lr, x, y) per step. ``x[i]``, ``y[i]`` are the batch of ``config.seeds[i]``: every method of
-        a seed gets the same examples in the same order and the same augmentation draws."""
+        """(lr, x, y) per step. ``x[i]``, ``y[i]`` are the batch of ``config.seeds[i]`` (on the batched
+        path: of row ``runs[i]``, see ``_BatchedMLP.rows``): every method of a seed gets the same
+        examples in the same order and the same augmentation draws."""
         seeds, n, b = self.config.seeds, len(self.x_train), self.batch_size
         orders = torch.stack([batch_order(n, s, epoch) for s in seeds]).to(self.device)
+        lrs = [learning_rate(self.config, epoch * self.steps_per_epoch + k, self.total_steps)
+               for k in range(self.steps_per_epoch)]
+        rows = self._engine.rows if self.batched else None
+        if rows is not None and self.augment is None \
+                and len(self.runs) * self.x_train[:1].numel() * n <= EPOCH_GATHER_ELEMENTS:
+            # small flat data: the whole epoch's batches of every row in one gather, sliced per step
+            x, y = rows(self.x_train[orders], self.y_train[orders])
+            for k, lr in enumerate(lrs):
+                yield lr, x[:, k * b:(k + 1) * b], y[:, k * b:(k + 1) * b]
+            return
         rngs = [torch.Generator(device=self.device).manual_seed(_mix(s, epoch) + 1) for s in seeds]
-        for k in range(self.steps_per_epoch):
+        for k, lr in enumerate(lrs):
             idx = orders[:, k * b:(k + 1) * b]
             x = self.x_train[idx]                       # (seeds, batch, …): one gather for all seeds
             if self.augment is not None:
                 x = [self.augment(xs, rng) for xs, rng in zip(x, rngs)]
-            yield learning_rate(self.config, epoch * self.steps_per_epoch + k, self.total_steps), x, self.y_train[idx]
+            yield (lr, *rows(x, self.y_train[idx])) if rows else (lr, x, self.y_train[idx])
 
     def run(self, callback: Callable[[list[dict]], bool | None] | None = None) -> pd.DataFrame:
         """Train the remaining epochs; ``callback(rows)`` returning False pauses (call again to resume)."""
@@ -390,10 +403,8 @@ class Trainer:
     def _metrics(self, runs) -> torch.Tensor:
         """(runs, 4): train loss, train acc, test loss, test acc of each run's evaluated weights,
         left on the device (an empty part, e.g. train_eval_size=0, gives NaN)."""
-        logits = _at_least_float32(self._engine.logits(runs, self._eval_x))
-        y = self._eval_y
-        loss = F.cross_entropy(logits.flatten(0, 1), y.repeat(len(runs)), reduction="none").view(len(runs), -1)
-        hit = (logits.argmax(-1) == y).to(loss.dtype)
+        loss, hit = _loss_and_hits(_at_least_float32(self._engine.logits(runs, self._eval_x)), self._eval_y)
+        hit = hit.to(loss.dtype)
         k = self._n_train_eval
         return torch.stack([loss[:, :k].mean(1), hit[:, :k].mean(1), loss[:, k:].mean(1), hit[:, k:].mean(1)], dim=1)
 
@@ -417,6 +428,30 @@ def _to(x: torch.Tensor, device: torch.device, dtype: torch.dtype) -> torch.Tens
 
 def _at_least_float32(t: torch.Tensor) -> torch.Tensor:
     return t.float() if t.dtype in (torch.float16, torch.bfloat16) else t
+
+
+def _class_first(logits: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """(tensor, class dim) for (R, N, C) logits: the (R, C, N) view and 1 when that view is contiguous
+    (the batched path computes a narrow last layer transposed), else the logits and 2.  Softmax and
+    reductions over the classes are several times faster along the layout the memory has."""
+    t = logits.mT
+    return (t, 1) if t.is_contiguous() else (logits, 2)
+
+
+def _loss_and_hits(logits: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(R, N) cross-entropy and (R, N) hits (argmax == y, ties to the first class as argmax does) of
+    logits (R, N, C) against the labels y (N,), computed along the classes' memory layout."""
+    z, dim = _class_first(logits)
+    if dim == 2 and z.shape[1] > z.shape[2]:            # class-last: work on a class-first copy, faster
+        z, dim = z.mT.contiguous(), 1
+    index = y.view(1, 1, -1) if dim == 1 else y.view(1, -1, 1)
+    index = index.expand(*(z.shape[:dim] + (1,) + z.shape[dim + 1:]))
+    loss = z.log_softmax(dim).gather(dim, index).neg_().squeeze(dim)
+    zy = z.gather(dim, index)
+    classes = torch.arange(z.shape[dim], device=z.device).view((1, -1, 1) if dim == 1 else (1, 1, -1))
+    before = classes < index                               # the classes argmax would prefer in a tie
+    hit = torch.where(before, z < zy, z <= zy).all(dim)
+    return loss, hit
 
 
 def _make_optimizer(params, config: TrainConfig) -> torch.optim.Optimizer:
@@ -542,19 +577,43 @@ class _PerRun:
 # ----------------------------------------------------------- batched path: every run of an MLP at once
 
 
-def _fast_tanh_(z: torch.Tensor) -> torch.Tensor:
-    """tanh(z) = 2·σ(2z) − 1, in place: on CPU PyTorch's sigmoid kernel is several times faster
-    than its tanh, and tanh's backward needs only the output, not z."""
-    return z.mul_(2).sigmoid_().mul_(2).sub_(1)
+def _fast_tanh_(z2: torch.Tensor, minus_one: torch.Tensor) -> torch.Tensor:
+    """tanh(z) = 2·σ(2z) − 1 from ``z2`` = 2z (the layer's product already scaled by 2, exactly),
+    in place: on CPU PyTorch's sigmoid kernel is several times faster than its tanh, and tanh's
+    backward needs only the output, not z.  Two ops: σ, then one fused −1 + 2·σ."""
+    return torch.add(minus_one, z2.sigmoid_(), alpha=2, out=z2)
 
 
-# Activation backward passes, given the upstream gradient g, the pre-activation z and the output h.
+# Activation backward passes, given the upstream gradient g, the pre-activation z and the output h,
+# written into g (a workspace of the engine's own).  Only GELU's needs z: the others run in place.
+_aten = torch.ops.aten
 _ACTIVATION_BACKWARD = {
-    nn.Tanh: lambda g, z, h, act: torch.ops.aten.tanh_backward(g, h),
-    nn.Sigmoid: lambda g, z, h, act: torch.ops.aten.sigmoid_backward(g, h),
-    nn.ReLU: lambda g, z, h, act: torch.ops.aten.threshold_backward(g, h, 0),
-    nn.GELU: lambda g, z, h, act: torch.ops.aten.gelu_backward(g, z, approximate=act.approximate),
+    nn.Tanh: lambda g, z, h, act: _aten.tanh_backward.grad_input(g, h, grad_input=g),
+    nn.Sigmoid: lambda g, z, h, act: _aten.sigmoid_backward.grad_input(g, h, grad_input=g),
+    nn.ReLU: lambda g, z, h, act: _aten.threshold_backward.grad_input(g, h, 0, grad_input=g),
+    nn.GELU: lambda g, z, h, act: _aten.gelu_backward.grad_input(g, z, approximate=act.approximate, grad_input=g),
 }
+_ACTIVATION_IN_PLACE = {nn.Tanh: lambda z, h: z.tanh_(), nn.Sigmoid: lambda z, h: z.sigmoid_(),
+                        nn.ReLU: lambda z, h: z.relu_()}
+
+
+def _gelu_into(z: torch.Tensor, h: torch.Tensor, approximate: str) -> torch.Tensor:
+    return _aten.gelu.out(z, approximate=approximate, out=h)
+
+
+@dataclass
+class _Layer:
+    """A layer's reused buffers in ``_BatchedMLP``: its output z (R, B, out) (a ``.mT`` view when the
+    layer is computed transposed), ``out`` the tensor its product writes (z, or that contiguous zᵀ),
+    its activation's output h (z itself, overwritten in place, except for GELU, whose backward needs
+    z), the gradient dh of its input (training, not the first layer), and ``operand``: h as the
+    next layer's product reads it."""
+
+    z: torch.Tensor
+    out: torch.Tensor
+    h: torch.Tensor
+    dh: torch.Tensor | None
+    operand: torch.Tensor | None = None
 
 
 def _mlp_layers(model: nn.Module) -> list[tuple[nn.Linear, nn.Module | None]] | None:
@@ -580,80 +639,207 @@ def is_plain_mlp(model: nn.Module) -> bool:
     return _mlp_layers(model) is not None
 
 
+# The methods that never write their average into the live weights: their θ is, step for step, the plain
+# optimizer's θ of the same seed (bit for bit), so the batched engine trains it once.
+_PLAIN_THETA = ("sgd", "ema", "swa")
+
+
 class _BatchedMLP:
     """All (method, seed) runs of one MLP as stacked weights.
 
-    θ, φ, the gradient and the optimizer state are each ONE flat tensor holding every
-    run; each layer's (runs, out, in) weight is a view into it.  So the optimizer step
-    and the averager are a handful of fused ops whatever the number of runs.  Rows are
-    method-major (row i is ``runs[i]``); the averager is one ``lerp`` with a per-row
-    weight, 0 where a method does not average at this step.
+    θ, the gradient and the optimizer state are each ONE flat tensor holding every run,
+    and φ one holding every run that averages (θ and φ are one tensor, θ first); each
+    layer's (runs, out, in) weight is a view into it.  So the optimizer step and the
+    averager are a handful of fused ops whatever the number of runs.  The averager is one
+    fused ``lerp`` with a per-row weight, 0 where a method does not average at this step.
+
+    Row i is ``runs[i]``, an order of the engine's own: first the ``trained`` rows whose θ
+    the step computes (forward, backward), then the rows whose θ is another's (EMA and SWA
+    follow the plain optimizer of their seed: ``_PLAIN_THETA``), copied from it after every
+    optimizer step.  Everything read from outside (``models``, ``logits``, ``state_rows``,
+    the path snapshots) is in the caller's order, ``trainer_runs``.
     """
 
     def __init__(self, runs, initial: dict[int, nn.Module], config: TrainConfig, device: torch.device,
                  images_on_cuda: bool, warmup_steps: int):
-        self.config, self.runs = config, list(runs)
+        self.config, self.trainer_runs = config, list(runs)
+        leader, first = {}, {}
+        for r in self.trainer_runs:
+            shared = config.method_of(r[0]) in _PLAIN_THETA
+            leader[r] = first.setdefault(("plain", r[1]) if shared else r, r)
+        # Row order: the trained rows first (the plain optimizer's, then the averaging ones), then the
+        # rows that copy a leader's θ (averaging ones first): the trained rows are a prefix, and the
+        # rows with an average φ (all but the plain optimizer's) one block.
+        averages = {r: config.method_of(r[0]) != "sgd" for r in self.trainer_runs}
+        self.runs = sorted(self.trainer_runs, key=lambda r: (leader[r] != r, averages[r] != (leader[r] != r)))
+        self.trained = len(first)
+        self.row = {r: i for i, r in enumerate(self.runs)}
+        averaged = [i for i, r in enumerate(self.runs) if averages[r]]
+        self._a0, self._na = (averaged[0] if averaged else 0), len(averaged)   # φ's rows: [a0, a0 + na)
+        assert averaged == list(range(self._a0, self._a0 + self._na))
         self.template = initial[config.seeds[0]]
         self.layers = _mlp_layers(self.template)
+        # Each layer's activation, applied in place (act(z, h)); CPU tanh layers run as 2·σ(2z) − 1,
+        # their product scaled by 2 inside the matmul (exact).  See _forward.
         self.activations = [None if act is None else _fast_tanh_ if type(act) is nn.Tanh and device.type == "cpu"
-                            else act for _, act in self.layers]
+                            else partial(_gelu_into, approximate=act.approximate) if type(act) is nn.GELU
+                            else _ACTIVATION_IN_PLACE[type(act)] for _, act in self.layers]
+        self.scale = [2 if act is _fast_tanh_ else 1 for act in self.activations]
+        # a layer with few outputs (the logits) is computed transposed: zᵀ = W·hᵀ + b (see _forward)
+        self.transposed = [linear.out_features < linear.in_features for linear, _ in self.layers]
+        # Every activation, gradient and scratch tensor of the hot loop lives in a workspace reused
+        # step after step: fresh ones of this size cost page faults that took longer than the maths.
+        self._work: dict[tuple[int, int, bool], list[_Layer]] = {}
+        self._scratch: list[torch.Tensor] = []
         params = {s: [p.detach() for p in model.parameters()] for s, model in initial.items()}
         stacked = [torch.stack([params[s][i] for _, s in self.runs]) for i in range(len(params[config.seeds[0]]))]
         self.shapes = [t.shape for t in stacked]          # (R, out, in) and (R, out) per layer
-        self.theta = torch.cat([t.reshape(-1) for t in stacked]).to(device)
-        self.phi = self.theta.clone()
+        self.phi_shapes = [torch.Size((self._na, *t.shape[1:])) for t in stacked]   # φ: the averaged rows only
+        a0, na = self._a0, self._na
+        flat = torch.cat([t.reshape(-1) for t in stacked]
+                         + [t[a0:a0 + na].reshape(-1) for t in stacked]).to(device)
+        n = sum(math.prod(shape) for shape in self.shapes)
+        # θ then φ in one tensor: a path snapshot (θ of every run, φ of the averaged ones) is all of it
+        self._store = flat
+        self.theta, self.phi = self._store[:n], self._store[n:]
         self.grad = torch.zeros_like(self.theta)
         self.theta_views, self.grad_views = self._views(self.theta), self._views(self.grad)
+        self.phi_views = self._views(self.phi, self.phi_shapes)
+        self._phi_list = [t for layer in self.phi_views for t in layer]
+        self._theta_averaged = [t[a0:a0 + na] for layer in self.theta_views for t in layer]   # φ's θ rows
+        # the trained rows' views, and the copies that give every other row its leader's θ
+        u = self.trained
+        self._trained_theta = [(w[:u], b[:u]) for w, b in self.theta_views]
+        self._trained_grad = [(w[:u], b[:u]) for w, b in self.grad_views]
+        blocks: list[list[int]] = []                        # [first row, its leader's row, count]
+        for i in range(u, len(self.runs)):
+            source = self.row[leader[self.runs[i]]]
+            if blocks and blocks[-1][0] + blocks[-1][2] == i and blocks[-1][1] + blocks[-1][2] == source:
+                blocks[-1][2] += 1
+            else:
+                blocks.append([i, source, 1])
+        views = [t for layer in self.theta_views for t in layer]
+        self._follow = ([t[i:i + k] for t in views for i, _, k in blocks],
+                        [t[j:j + k] for t in views for _, j, k in blocks]) if blocks else None
         n_state = {"sgd": 0, "momentum": 1, "adam": 2}[config.optimizer]
         self.state = [torch.zeros_like(self.theta) for _ in range(n_state)]
         self.num_steps = 0
         self.swa_count = 0                                # epoch-end weights averaged so far by SWA
         self.seed_row = torch.tensor([config.seeds.index(s) for _, s in self.runs], device=device)
-        methods = [config.method_of(m) for m, _ in self.runs]
+        methods = [config.method_of(m) for m, _ in self.runs[a0:a0 + na]]    # of φ's rows
         self.warmup_steps = warmup_steps
-        # α per weight (rows may differ), in float64 so that 1 − α is exact before the cast to θ's
-        # dtype; the EMA weight 1 − α_t is 0 on rows that do not average.
-        self.ema_momentum = self._per_row([config.momentum_of(m) for m, _ in self.runs], torch.float64)
+        # Per weight of φ (rows may differ): α, in float64 so that 1 − α is exact before the cast to
+        # θ's dtype; the EMA weight 1 − α_t, 0 on rows that do not average every step.
+        self.ema_momentum = self._per_row([config.momentum_of(m) for m, _ in self.runs[a0:a0 + na]], torch.float64)
         self.ema_rows = self._per_row([float(m in ("ema", "sema")) for m in methods], torch.float64)
-        self.ema_weight = self._ema_weight(0)
+        self._set_ema_weight(0)
         self.lookahead_weight = self._per_row([config.lookahead_alpha if m == "lookahead" else 0.0 for m in methods])
         self.mask = {m: self._per_row([float(x == m) for x in methods]).bool() for m in set(methods)}
+        self._minus_one = torch.tensor(-1, dtype=self.theta.dtype, device=device)
+        self._minus_ones = torch.zeros(u, 1, 0, dtype=self.theta.dtype, device=device)   # see step()
+        self._theta_plan = self._plan(self._trained_theta)
+        # The evaluated weights (θ for the plain optimizer and SWA before its first average, φ for the
+        # others), in the caller's order: one gather from θ and φ into a reused buffer (see _evaluated).
+        in_theta = [[config.method_of(m) == "sgd" or (first_swa and config.method_of(m) == "swa")
+                     for m, _ in self.trainer_runs] for first_swa in (False, True)]
+        self._evaluated_index = [self._gather_index([self._pick(r, not t) for t, r in zip(use, self.trainer_runs)])
+                                 for use in in_theta]
+        self._evaluated_weights = torch.empty_like(self.theta)
+        self._switch_masks: dict[tuple[bool, ...], torch.Tensor] = {}
+        self._evaluated_plan = self._plan(self._views(self._evaluated_weights))
 
     # ---- layout helpers
-    def _views(self, flat: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """[(W, b), …] per layer as views of a flat stack."""
+    def _views(self, flat: torch.Tensor, shapes=None) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """[(W, b), …] per layer as views of a flat stack (of θ's shapes, or ``shapes``)."""
         views, offset = [], 0
-        for shape in self.shapes:
+        for shape in shapes or self.shapes:
             size = math.prod(shape)
             views.append(flat[offset:offset + size].view(shape))
             offset += size
         return list(zip(views[0::2], views[1::2]))
 
+    def _pick(self, run, average: bool) -> tuple[bool, int]:
+        """Where a run's weights are: (in φ, its row there) for its average, else (False, its θ row).
+        A run without an average (the plain optimizer) is read from θ either way."""
+        row = self.row[run]
+        in_phi = average and self._a0 <= row < self._a0 + self._na
+        return in_phi, row - self._a0 if in_phi else row
+
+    def _gather_index(self, picks: list[tuple[bool, int]]) -> torch.Tensor:
+        """Indices into ``_store`` (θ then φ) re-laying, layer by layer, the rows ``picks`` (each
+        ``_pick``: in φ?, row), in that order: a flat stack holding just those rows."""
+        in_phi = torch.tensor([p for p, _ in picks])
+        rows = torch.tensor([r for _, r in picks])
+        index, theta_at, phi_at = [], 0, self.theta.numel()
+        for shape, phi_shape in zip(self.shapes, self.phi_shapes):
+            size = math.prod(shape[1:])
+            base = torch.where(in_phi, phi_at, theta_at)
+            index.append((base[:, None] + rows[:, None] * size + torch.arange(size)).reshape(-1))
+            theta_at, phi_at = theta_at + size * shape[0], phi_at + size * phi_shape[0]
+        return torch.cat(index).to(self.theta.device)
+
     def _per_row(self, values: list[float], dtype: torch.dtype | None = None) -> torch.Tensor:
-        """A flat tensor shaped like θ holding ``values[row]`` at every weight of that row."""
+        """A flat tensor shaped like φ holding ``values[j]`` at every weight of φ's row j."""
         rows = torch.tensor(values, dtype=dtype or self.theta.dtype, device=self.theta.device)
-        return torch.cat([rows.repeat_interleave(math.prod(s[1:])) for s in self.shapes])
+        return torch.cat([rows.repeat_interleave(math.prod(s[1:])) for s in self.phi_shapes])
+
+    def _phi_like(self, flat: torch.Tensor) -> list[torch.Tensor]:
+        """A flat tensor shaped like φ as one view per layer tensor (for the fused ops on φ)."""
+        return [t for layer in self._views(flat, self.phi_shapes) for t in layer]
+
+    def _workspace(self, rows: int, batch: int, training: bool) -> list[_Layer]:
+        """Reused buffers for ``rows`` runs on ``batch`` examples, one ``_Layer`` per layer.  A few batch
+        and chunk sizes occur (the last batch of an epoch, the evaluation chunks): cached."""
+        key = (rows, batch, training)
+        if key not in self._work:
+            if len(self._work) >= 8:
+                self._work.clear()
+            new = partial(torch.empty, dtype=self.theta.dtype, device=self.theta.device)
+            work = []
+            for i, ((linear, act), transposed) in enumerate(zip(self.layers, self.transposed)):
+                z = new(rows, linear.out_features, batch).mT if transposed else new(rows, batch, linear.out_features)
+                h = new(rows, batch, linear.out_features) if type(act) is nn.GELU else z
+                dh = new(rows, batch, linear.in_features) if training and i else None
+                work.append(_Layer(z, z.mT if transposed else z, h, dh))
+            for layer, transposed in zip(work, self.transposed[1:]):
+                layer.operand = layer.h.mT if transposed else layer.h      # how the next product reads h
+            self._work[key] = work
+        return self._work[key]
+
+    def _plan(self, weights) -> list[tuple[torch.Tensor, torch.Tensor, int]]:
+        """Per layer the bias and weight operands of its product and its scale (views made once)."""
+        return [(b.unsqueeze(2), w, s) if t else (b.unsqueeze(1), w.mT, s)
+                for (w, b), t, s in zip(weights, self.transposed, self.scale)]
 
     # ---- forward and backward, written out (micrograd-style: each backward beside its forward)
-    def _forward(self, weights, x: torch.Tensor) -> tuple[torch.Tensor, list]:
-        """x: (R, B, in) → logits (R, B, classes), and each layer's (input, pre-activation)."""
-        saved = []
-        h = x
-        for (w, b), act in zip(weights, self.activations):
-            if w.shape[1] < w.shape[2]:                        # few outputs (the logits): a narrow product is
-                z = torch.baddbmm(b.unsqueeze(2), w, h.mT).mT  # slow in BLAS, so compute zᵀ = W·hᵀ + b instead
-            else:
-                z = torch.baddbmm(b.unsqueeze(1), h, w.mT)     # z = h·Wᵀ + b, every run at once
-            saved.append((h, z))
-            h = z if act is None else act(z)                   # (the fast tanh overwrites z: unused)
-        return h, saved
+    def _forward(self, plan, x: torch.Tensor, work: list[_Layer]) -> torch.Tensor:
+        """x: (R, B, in) → logits (R, B, classes), through the weight operands ``plan`` (``_plan``) and
+        the buffers ``work`` (``_workspace``), which keep each layer's output for the backward.
 
-    def _backward(self, dlogits: torch.Tensor, saved) -> None:
+        A layer with few outputs (the logits) is computed transposed, zᵀ = W·hᵀ + b, because a
+        narrow product is slow in BLAS: its output is then a ``.mT`` view of a contiguous
+        (R, out, B) tensor (see ``_class_first``).  A CPU tanh layer gets 2z from its product
+        (exact) and computes 2·σ(2z) − 1 in place."""
+        h = x
+        for i, ((bias, w, scale), layer) in enumerate(zip(plan, work)):
+            if self.transposed[i]:
+                torch.baddbmm(bias, w, h.mT if i == 0 else h, beta=scale, alpha=scale, out=layer.out)
+            else:
+                torch.baddbmm(bias, h, w, beta=scale, alpha=scale, out=layer.out)   # z = h·Wᵀ + b, all runs
+            act = self.activations[i]
+            if act is _fast_tanh_:
+                _fast_tanh_(layer.z, self._minus_one)          # (z overwritten: the backward needs only h)
+            elif act is not None:
+                act(layer.z, layer.h)
+            h = layer.operand
+        return work[-1].h
+
+    def _backward(self, dlogits: torch.Tensor, x: torch.Tensor, work: list[_Layer]) -> None:
         """Writes dLoss/dθ of every layer into ``self.grad`` in place."""
         dz = dlogits
         for i in reversed(range(len(self.layers))):
-            h_in = saved[i][0]
-            dw, db = self.grad_views[i]
+            h_in = work[i - 1].h if i else x
+            dw, db = self._trained_grad[i]
             if dw.shape[2] < dw.shape[1]:                       # few inputs (the first layer): as in _forward
                 dw.copy_(torch.bmm(h_in.mT, dz).mT)             # dW = (h_inᵀ · dz)ᵀ
             else:
@@ -661,31 +847,45 @@ class _BatchedMLP:
             torch.sum(dz, dim=1, out=db)                        # db = Σ_batch dz
             if i == 0:
                 break
-            dh = torch.bmm(dz, self.theta_views[i][0])          # dh_in = dz · W
+            dz = torch.bmm(dz, self._trained_theta[i][0], out=work[i].dh)   # dh_in = dz · W
             act = self.layers[i - 1][1]
-            dz = dh if act is None else _ACTIVATION_BACKWARD[type(act)](dh, saved[i - 1][1], h_in, act)
+            if act is not None:                                  # dz_in = dh_in · act'(z_in), in place
+                _ACTIVATION_BACKWARD[type(act)](dz, work[i - 1].z, h_in, act)
 
     # ---- one training step of every run
     def start_epoch(self, live) -> None:
         """Nothing to prepare: a diverged row keeps computing NaNs in its own row only and is
         simply no longer reported."""
 
-    @torch.no_grad()
-    def step(self, x, y, lr: float) -> None:
+    def rows(self, x, y) -> tuple[torch.Tensor, torch.Tensor]:
+        """Seed-level batches (seeds, B, …) (or a list of augmented ones) → one per trained row
+        (trained, B, …): a stride-0 view when there is one seed, else one gather."""
         if isinstance(x, list):                  # augmented: one batch per seed
             x = torch.stack(x)
         if len(self.config.seeds) == 1:          # every row sees the same batch: no copy
-            x, y = x.expand(len(self.runs), *x.shape[1:]), y.expand(len(self.runs), -1)
-        else:
-            x, y = x[self.seed_row], y[self.seed_row]
+            return x.expand(self.trained, *x.shape[1:]), y.expand(self.trained, *y.shape[1:])
+        rows = self.seed_row[:self.trained]
+        return x[rows], y[rows]
+
+    @torch.no_grad()
+    def step(self, x, y, lr: float) -> None:
+        """One step of every run on its row's batch: x (trained, B, in), y (trained, B) (see ``rows``)."""
         batch = y.shape[1]
-        logits, saved = self._forward(self.theta_views, x)
-        # d(mean cross-entropy)/dlogits = (softmax − onehot) / batch
-        index = y.unsqueeze(2)
-        dlogits = logits.softmax(-1).scatter_add_(2, index, torch.full_like(index, -1, dtype=logits.dtype))
+        work = self._workspace(self.trained, batch, True)
+        logits = self._forward(self._theta_plan, x, work)
+        # d(mean cross-entropy)/dlogits = (softmax − onehot) / batch, the softmax taken along the
+        # classes' layout in memory (a class-last softmax over 2 classes is 10× slower)
+        if self._minus_ones.shape[-1] < batch:            # the source of −1s: any batch up to its width
+            self._minus_ones = torch.full((self.trained, 1, batch), -1, dtype=logits.dtype, device=logits.device)
+        if self.transposed[-1]:
+            dlogits = work[-1].out.softmax(1).scatter_add_(1, y.unsqueeze(1), self._minus_ones).mT
+        else:
+            dlogits = logits.softmax(2).scatter_add_(2, y.unsqueeze(2), self._minus_ones.mT)
         dlogits.div_(batch)
-        self._backward(dlogits, saved)
+        self._backward(dlogits, x, work)
         self._optimizer_step(lr)
+        if self._follow:                         # the rows that share a leader's θ get it
+            torch._foreach_copy_(*self._follow)
         self._average_step()
 
     def _optimizer_step(self, lr: float) -> None:
@@ -693,7 +893,7 @@ class _BatchedMLP:
         c, g, theta = self.config, self.grad, self.theta
         self.num_steps += 1
         if c.weight_decay:
-            g = g.add(theta, alpha=c.weight_decay)
+            g = torch.add(g, theta, alpha=c.weight_decay, out=self._scratch_tensor(0))
         if c.optimizer == "sgd":
             theta.add_(g, alpha=-lr)
         elif c.optimizer == "momentum":
@@ -705,71 +905,94 @@ class _BatchedMLP:
             m.lerp_(g, 1 - c.beta)
             v.mul_(ADAM_BETA2).addcmul_(g, g, value=1 - ADAM_BETA2)
             step_size = lr / (1 - c.beta ** self.num_steps)
-            denom = (v.sqrt() / math.sqrt(1 - ADAM_BETA2 ** self.num_steps)).add_(ADAM_EPS)
+            denom = torch.sqrt(v, out=self._scratch_tensor(1)).div_(math.sqrt(1 - ADAM_BETA2 ** self.num_steps))
+            denom.add_(ADAM_EPS)
             theta.addcdiv_(m, denom, value=-step_size)
 
-    def _ema_weight(self, step: int) -> torch.Tensor:
-        """1 − α_t per weight for the update at 0-based ``step``: the averagers' own schedule."""
+    def _scratch_tensor(self, i: int) -> torch.Tensor:
+        """The ``i``-th reused scratch tensor shaped like θ."""
+        while len(self._scratch) <= i:
+            self._scratch.append(torch.empty_like(self.theta))
+        return self._scratch[i]
+
+    def _set_ema_weight(self, step: int) -> None:
+        """1 − α_t per weight of φ for the update at 0-based ``step``: the averagers' own schedule."""
         momentum = warmup_momentum(self.ema_momentum, step, self.config.ema_warmup, self.warmup_steps)
-        return ((1 - momentum) * self.ema_rows).to(self.theta.dtype)
+        self.ema_weight = ((1 - momentum) * self.ema_rows).to(self.theta.dtype)
+        self._ema_weights = self._phi_like(self.ema_weight)
 
     def _average_step(self) -> None:
         """φ ← φ + w·(θ − φ) per row: w = 1 − α_t for EMA/SEMA; Lookahead's slow step every k steps."""
         step = self.num_steps - 1                        # this step's 0-based index
         if self.config.ema_warmup is not None and step <= self.warmup_steps:
-            self.ema_weight = self._ema_weight(step)     # constant again once the ramp is over
+            self._set_ema_weight(step)                   # constant again once the ramp is over
         if "lookahead" in self.mask and self.num_steps % self.config.lookahead_k == 0:
-            self.phi.lerp_(self.theta, self.ema_weight + self.lookahead_weight)
-            self._write_back("lookahead")                # the fast weights restart from the slow ones
+            weight = self._phi_like(self.ema_weight + self.lookahead_weight)
+            torch._foreach_lerp_(self._phi_list, self._theta_averaged, weight)
+            self._write_back(self.mask["lookahead"])     # the fast weights restart from the slow ones
         elif "ema" in self.mask or "sema" in self.mask:
-            self.phi.lerp_(self.theta, self.ema_weight)
+            torch._foreach_lerp_(self._phi_list, self._theta_averaged, self._ema_weights)
 
-    def _write_back(self, method: str) -> None:
-        """θ ← φ on the rows of ``method``, in place (the optimizer state stays)."""
-        self.theta.copy_(torch.where(self.mask[method], self.phi, self.theta))
+    def _write_back(self, mask: torch.Tensor) -> None:
+        """θ ← φ on the rows where ``mask`` (shaped like φ) holds, in place (the optimizer state stays)."""
+        for m, phi, theta in zip(self._phi_like(mask), self._phi_list, self._theta_averaged):
+            torch.where(m, phi, theta, out=theta)
 
     @torch.no_grad()
     def end_epoch(self, epoch: int) -> None:
         c = self.config
-        due = [switches_at(c, name, epoch) for name, _ in self.runs]
+        due = tuple(switches_at(c, name, epoch) for name, _ in self.runs[self._a0:self._a0 + self._na])
         if any(due):
-            self.theta.copy_(torch.where(self._per_row(due, torch.bool), self.phi, self.theta))   # θ ← φ
+            if due not in self._switch_masks:            # (a few patterns: kept)
+                self._switch_masks[due] = self._per_row(list(due), torch.bool)
+            self._write_back(self._switch_masks[due])   # θ ← φ
         if "swa" in self.mask and epoch >= c.swa_start:
             # the equal average of the epoch-end weights: φ ← φ + (θ − φ)/(n + 1)
-            self.phi.lerp_(self.theta, self.mask["swa"].to(self.phi.dtype) / (self.swa_count + 1))
+            weight = self._phi_like(self.mask["swa"].to(self.phi.dtype) / (self.swa_count + 1))
+            torch._foreach_lerp_(self._phi_list, self._theta_averaged, weight)
             self.swa_count += 1
 
     def finite(self, runs) -> torch.Tensor:
         """(runs,) bool: are all live weights θ of each run finite?  (A NaN or ∞ anywhere makes
         the row's sum non-finite.)"""
-        rows = torch.tensor([self.runs.index(r) for r in runs], device=self.theta.device)
+        rows = torch.tensor([self.row[r] for r in runs], device=self.theta.device)
         sums = sum(v.flatten(1).sum(1) for layer in self.theta_views for v in layer)
         return sums[rows].isfinite()
 
     # ---- evaluation
     def _evaluated(self) -> torch.Tensor:
-        """The flat weights each run is judged by: θ for the plain optimizer (and for SWA before
-        its first average), φ for the others."""
-        use_theta = self.mask.get("sgd", torch.zeros_like(self.theta, dtype=torch.bool))
-        if "swa" in self.mask and self.swa_count == 0:
-            use_theta = use_theta | self.mask["swa"]
-        return torch.where(use_theta, self.theta, self.phi)
+        """The flat weights each run is judged by, rows in ``trainer_runs`` order: θ for the plain
+        optimizer (and for SWA before its first average), φ for the others."""
+        index = self._evaluated_index[int(self.swa_count == 0)]
+        return torch.index_select(self._store, 0, index, out=self._evaluated_weights)
 
     @torch.no_grad()
     def logits(self, runs, x: torch.Tensor) -> torch.Tensor:
         """(runs, examples, classes) from each run's evaluated weights."""
-        rows = torch.tensor([self.runs.index(r) for r in runs], device=x.device)
-        weights = [(w[rows], b[rows]) for w, b in self._views(self._evaluated())]
-        # Chunks small enough that every activation stays in cache (and out of fresh pages).
+        weights = self._views(self._evaluated())
+        if list(runs) != self.trainer_runs:
+            rows = torch.tensor([self.trainer_runs.index(r) for r in runs], device=x.device)
+            weights = [(w[rows], b[rows]) for w, b in weights]
+            plan = self._plan(weights)
+        else:
+            plan = self._evaluated_plan
+        # Chunks small enough that every activation stays in cache.
         widest = max(w.shape[1] for w, _ in weights)
         chunk = max(16, EVAL_ELEMENTS // (len(runs) * widest))
-        return torch.cat([self._forward(weights, c.expand(len(runs), *c.shape))[0] for c in x.split(chunk)], dim=1)
+        classes, opts = weights[-1][0].shape[1], dict(dtype=self.theta.dtype, device=x.device)
+        out = torch.empty(len(runs), classes, len(x), **opts).mT if self.transposed[-1] \
+            else torch.empty(len(runs), len(x), classes, **opts)
+        for start in range(0, len(x), chunk):
+            c = x[start:start + chunk]
+            logits = self._forward(plan, c.expand(len(runs), *c.shape), self._workspace(len(runs), len(c), False))
+            out[:, start:start + len(c)].copy_(logits)       # (a product written into a slice runs per matrix)
+        return out
 
     def models(self):
         """Each run's evaluated weights in a fresh copy of the MLP."""
         out = {}
         layers = self._views(self._evaluated())
-        for row, r in enumerate(self.runs):
+        for row, r in enumerate(self.trainer_runs):
             model = copy.deepcopy(self.template).to(self.theta.device)
             tensors = [t[row] for layer in layers for t in layer]
             with torch.no_grad():
@@ -779,9 +1002,10 @@ class _BatchedMLP:
         return out
 
     def state_rows(self, average: bool) -> torch.Tensor:
-        """(runs, n): each run's flat weights θ, or φ if ``average`` (row i is ``runs[i]``)."""
-        flat = self.phi if average else self.theta
-        return torch.cat([t.reshape(len(self.runs), -1) for layer in self._views(flat) for t in layer], dim=1)
+        """(runs, n): each run's flat weights θ, or φ if ``average`` (θ for the plain optimizer, which
+        has no average), row i is ``trainer_runs[i]``."""
+        flat = self._store[self._gather_index([self._pick(r, average) for r in self.trainer_runs])]
+        return torch.cat([t.reshape(len(self.trainer_runs), -1) for layer in self._views(flat) for t in layer], dim=1)
 
     # ---- path recording (sema_demo.paths.PathRecorder): θ flat as stored, then φ of the averaged rows
     def path_layout(self, averaged: list[int]) -> list[tuple[int, list[int]]]:
@@ -791,19 +1015,30 @@ class _BatchedMLP:
     def path_device(self) -> torch.device:
         return self.theta.device
 
+    def _path_phi_picks(self, averaged: list[int]) -> list[tuple[bool, int]]:
+        """φ of the runs ``averaged`` (indices into ``trainer_runs``) as a snapshot holds them: in the
+        engine's row order."""
+        return sorted((self._pick(self.trainer_runs[i], True) for i in averaged), key=lambda p: (not p[0], p[1]))
+
+    def path_source(self, averaged: list[int]) -> torch.Tensor | None:
+        """The engine's own θ-then-φ tensor when it is exactly a snapshot (φ held for just the runs
+        ``averaged``): the recorder then reads it in place, no copy.  Else None (``path_writer``)."""
+        return self._store if self._path_phi_picks(averaged) == [(True, j) for j in range(self._na)] else None
+
+    def path_order(self, averaged: list[int]) -> list[int]:
+        """For θ of each of ``trainer_runs``, then φ of each of ``averaged``, its row in a snapshot."""
+        picks = self._path_phi_picks(averaged)
+        return ([self.row[r] for r in self.trainer_runs]
+                + [len(self.runs) + picks.index(self._pick(self.trainer_runs[i], True)) for i in averaged])
+
     def path_writer(self, out: torch.Tensor, averaged: list[int]):
-        """A function writing θ as stored, then the φ rows ``averaged`` layer by layer (``path_layout``),
-        into ``out``: two ops."""
-        n, theta, phi = self.theta.numel(), self.theta, self.phi
+        """A function writing θ as stored, then φ of the runs ``averaged`` in the engine's order (θ for
+        a plain optimizer's), layer by layer (``path_layout``, ``path_order``), into ``out``."""
+        n, theta = self.theta.numel(), self.theta
         live, average = out[:n], out[n:]
-        if len(averaged) in (0, len(self.runs)):
-            return lambda: (live.copy_(theta), average.copy_(phi) if averaged else None)
-        rows, index, offset = torch.tensor(averaged), [], 0
-        for shape in self.shapes:
-            size = math.prod(shape[1:])
-            index.append((offset + rows[:, None] * size + torch.arange(size)).reshape(-1))
-            offset += size * shape[0]
-        index = torch.cat(index).to(phi.device)
-        if out.dtype == phi.dtype:
-            return lambda: (live.copy_(theta), torch.index_select(phi, 0, index, out=average))
-        return lambda: (live.copy_(theta), average.copy_(phi[index]))
+        if not averaged:
+            return lambda: live.copy_(theta)
+        index, store = self._gather_index(self._path_phi_picks(averaged)), self._store
+        if out.dtype == store.dtype:
+            return lambda: (live.copy_(theta), torch.index_select(store, 0, index, out=average))
+        return lambda: (live.copy_(theta), average.copy_(store[index]))

@@ -211,6 +211,18 @@ def test_grid_curves_equal_the_single_setting_curves_at_every_cell(switch_every)
             np.testing.assert_allclose(grid.loss[s][row, 0], single.total(s), rtol=1e-4, err_msg=(alpha, s))
 
 
+def test_grid_cells_with_alpha_zero_are_sgd_exactly():
+    """α = 0: φ = θ after every step and a switch copies θ onto itself, so EMA and SEMA are SGD;
+    the map takes SGD's curve there (its cells with a horizon under one step) and computes the rest."""
+    grid = theory.grid_curves(SMALL, np.array([[0.0, 0.9], [0.9, 0.0]]), [3, 40])
+    for row, col in ((0, 0), (1, 1)):
+        for s in ("ema", "sema"):
+            np.testing.assert_array_equal(grid.loss[s][row, col], grid.loss["sgd"][row, col])
+    single = exact_curves(replace(SMALL, alpha=0.9, switch_every=3))
+    np.testing.assert_allclose(grid.loss["sema"][1, 0], single.total("sema"), rtol=1e-4)
+    assert not np.allclose(grid.loss["sema"][1, 0], grid.loss["sgd"][1, 0])
+
+
 def test_ratio_map_cells_equal_the_page_summary():
     """A few cells of the page's map: the ratios and steps-to-reach are the Theory page's numbers."""
     base = NQM()

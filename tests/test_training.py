@@ -147,6 +147,41 @@ def test_batched_path_equals_per_run_path_with_the_real_averagers(optimizer, act
     assert not torch.allclose(weights(batched.models()[("sgd", 0)]), weights(batched.models()[("ema", 0)]))
 
 
+@pytest.mark.parametrize("batched", [False, True])
+def test_ema_and_swa_live_weights_are_the_plain_optimizers_bit_for_bit(batched):
+    """EMA and SWA never write their average back, so their θ is SGD's of the same seed, step for
+    step; the batched path therefore trains it once per seed (and copies it), the generic path
+    trains it three times: the same weights either way."""
+    config = TrainConfig(methods=("ema", "sema", "sgd", "swa"), seeds=(0, 1), epochs=3, batch_size=8,
+                         weight_decay=1e-3, device="cpu")
+    trainer = Trainer(blobs(), lambda: mlp(2, (8, 8), 2), config, batched=batched)
+    trainer.run()
+    live = trainer._engine.state_rows(False)
+    for seed in (0, 1):
+        sgd = live[trainer.runs.index(("sgd", seed))]
+        assert all(torch.equal(live[trainer.runs.index((m, seed))], sgd) for m in ("ema", "swa"))
+        assert not torch.equal(live[trainer.runs.index(("sema", seed))], sgd)
+    if batched:
+        assert trainer._engine.trained == 2 * 2                  # SGD and SEMA of each seed
+
+
+def test_metrics_along_either_layout_equal_cross_entropy_and_argmax_ties_included():
+    """The engine's loss and hits (computed along the classes' layout in memory) are F.cross_entropy
+    and argmax == y, a tie counting for the first class as argmax does."""
+    from sema_demo.training import _loss_and_hits
+    gen = torch.Generator().manual_seed(0)
+    for classes in (2, 3):
+        logits = torch.randn(4, 9, classes, generator=gen, dtype=torch.float64)
+        logits[:, :3] = 0.0                                     # exact ties between all classes
+        logits[:, 3, :2] = 1.5                                  # a tie between the first two
+        y = torch.arange(9) % classes
+        for view in (logits, logits.mT.contiguous().mT):      # class-last and class-first memory
+            loss, hit = _loss_and_hits(view, y)
+            expected = F.cross_entropy(logits.flatten(0, 1), y.repeat(4), reduction="none").view(4, 9)
+            torch.testing.assert_close(loss, expected, rtol=0, atol=1e-12)
+            assert torch.equal(hit, logits.argmax(-1) == y)
+
+
 def test_batched_path_float32_stays_close_and_is_picked_for_plain_mlps():
     config = TrainConfig(seeds=(0, 1, 2), epochs=3, batch_size=8)
     per_run = Trainer(blobs(), lambda: mlp(2, (16, 16), 2), config, batched=False)
