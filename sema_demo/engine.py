@@ -10,9 +10,10 @@ students' trainings would compete for one GIL with every page redraw.  In "dask"
 live run's ``Trainer`` lives in a worker process (a Dask actor); the server keeps a
 ``RemoteTrainer``, a light mirror that each ``run_epoch()`` updates with the new rows
 only, and that fetches the arrays a page draws (grids, networks, recorded paths) once
-per epoch, when a page reads them.  Every other heavy computation (a landscape or a
-surface measured, a picture rendered, a simulation, a map) goes through :func:`offload`:
-a Dask task on a worker, its progress sent back and shown here.  The job queue (``sema_demo.jobs``) stays on top:
+per epoch, when a page reads them.  Every other computation that takes seconds (a
+landscape or a surface measured, its picture rendered, a map trained) goes through
+:func:`offload`: a Dask task on a worker, its progress sent back and shown here.  Light
+computations cached per setting (Theory's curves, the playground's simulations) stay here.  The job queue (``sema_demo.jobs``) stays on top:
 the server takes a slot *before* it asks a worker for an epoch, so the queue's order,
 visible positions and interruptions are the same in both modes.
 
@@ -120,7 +121,10 @@ def offload(fn: Callable, *args, progress: Callable | None = None, **kwargs):
     if progress is not None:
         from distributed import Queue
         queue = Queue(f"sema-progress-{uuid.uuid4().hex}", client=dask_client)
-    future = dask_client.submit(_run_offloaded, fn, args, kwargs, queue.name if queue else None, pure=False)
+    # Pickled here, and the result on the worker: Dask's own serializer for torch modules rebuilds
+    # them without their hook dicts (register_forward_hook then fails); plain pickle keeps them whole.
+    call = pickle.dumps((fn, args, kwargs), protocol=pickle.HIGHEST_PROTOCOL)
+    future = dask_client.submit(_run_offloaded, call, queue.name if queue else None, pure=False)
 
     def replay() -> None:
         if queue is not None and queue.qsize():
@@ -135,7 +139,7 @@ def offload(fn: Callable, *args, progress: Callable | None = None, **kwargs):
                 replay()
                 continue
             replay()
-            return result
+            return pickle.loads(result)
     except Exception as err:
         if isinstance(err, OSError) or type(err).__name__ in ("KilledWorker", "CancelledError",
                                                               "FutureCancelledError", "CommClosedError"):
@@ -145,11 +149,6 @@ def offload(fn: Callable, *args, progress: Callable | None = None, **kwargs):
         future.release()
 
 
-def several(*calls: tuple) -> tuple:
-    """Each ``(fn, *args)`` in turn, and their results: several computations offloaded as one task."""
-    return tuple(fn(*args) for fn, *args in calls)
-
-
 def train_to_end(data: Data, model_fn: Callable, config: TrainConfig) -> tuple[dict, Any]:
     """A whole run trained (for :func:`offload`): its evaluated networks and its recorded paths."""
     trainer = Trainer(data, model_fn, config)
@@ -157,13 +156,15 @@ def train_to_end(data: Data, model_fn: Callable, config: TrainConfig) -> tuple[d
     return trainer.models(), trainer.recorder
 
 
-def _run_offloaded(fn: Callable, args: tuple, kwargs: dict, queue_name: str | None):
-    """On the worker: run ``fn``, its progress calls put on the queue ``queue_name``."""
-    if queue_name is None:
-        return fn(*args, **kwargs)
-    from distributed import Queue
-    queue = Queue(queue_name)
-    return fn(*args, progress=lambda *call: queue.put(list(call)), **kwargs)
+def _run_offloaded(call: bytes, queue_name: str | None) -> bytes:
+    """On the worker: run the pickled ``(fn, args, kwargs)``, its progress calls put on the queue
+    ``queue_name``; the result comes back pickled."""
+    fn, args, kwargs = pickle.loads(call)
+    if queue_name is not None:
+        from distributed import Queue
+        queue = Queue(queue_name)
+        kwargs = {**kwargs, "progress": lambda *step: queue.put(list(step))}
+    return pickle.dumps(fn(*args, **kwargs), protocol=pickle.HIGHEST_PROTOCOL)
 
 
 # ------------------------------------------------------------------------------- the Dask client

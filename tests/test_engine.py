@@ -234,7 +234,6 @@ def test_an_offloaded_computation_gives_the_inline_result_and_its_progress_in_or
     local = engine.offload(fn, *args, progress=here.append)
     assert seen == here == [1 / 3, 2 / 3, 1.0]                      # replayed here, in order, none lost
     assert remote.runs.equals(local.runs) and remote.cells == local.cells
-    assert engine.several((sum, [1, 2]), (max, [3, 4])) == (3, 4)
 
 
 def test_an_offloaded_error_is_raised_as_itself(embedded):
@@ -266,29 +265,21 @@ def test_a_worker_killed_under_an_offloaded_task_is_replaced_and_the_task_runs_a
     assert next(iter(embedded.run(os.getpid).values())) != pid
 
 
-@pytest.mark.parametrize("page, offloaded", [("theory", {"several", "default_map"}),
-                                             ("playground", {"simulate", "named_surface_background"})])
-def test_pages_compute_on_the_workers_and_show_the_same_numbers(embedded, monkeypatch, page, offloaded):
-    """Theory's exact curves, Monte-Carlo runs and map, the playground's simulations and its surface
-    picture are offloaded, and the page shows the same numbers as in-process."""
-    import streamlit as st
-
+def test_the_landscape_page_trains_and_measures_on_the_workers_with_the_same_numbers(embedded, monkeypatch):
+    """The landscape page's quick run and its sharpness measurements are offloaded, and the page shows
+    the same numbers as in-process."""
     calls = []
     real = engine.offload
     monkeypatch.setattr(engine, "offload", lambda fn, *a, **k: calls.append(fn.__name__) or real(fn, *a, **k))
 
     def page_text() -> list[str]:
-        from sema_demo.ui.playground import background
-
-        st.cache_data.clear()                       # computed now, not served from another test's cache
-        background.clear()                          # (the playground's picture is a cached resource)
-        at = AppTest.from_file(str(ROOT / "app_pages" / f"{page}.py"), default_timeout=120)
+        at = AppTest.from_file(str(ROOT / "app_pages" / "landscape.py"), default_timeout=120)
         at.run()
         assert not at.exception, [e.value for e in at.exception]
         return [m.value for m in at.markdown] + [str(m.value) for m in at.metric]
 
     on_workers = page_text()
-    assert offloaded <= set(calls)
+    assert {"train_to_end", "compare_methods"} <= set(calls)
     monkeypatch.setenv("SEMA_ENGINE", "inline")
     assert page_text() == on_workers
 
@@ -300,11 +291,10 @@ def test_an_offloaded_computation_that_cannot_finish_is_a_message_on_the_page(mo
         raise engine.WorkerLost("the worker process computing it ended or cannot be reached")
 
     monkeypatch.setattr(engine, "offload", lost)
-    st.cache_data.clear()
-    at = AppTest.from_file(str(ROOT / "app_pages" / "theory.py"), default_timeout=60)
+    at = AppTest.from_file(str(ROOT / "app_pages" / "landscape.py"), default_timeout=60)
     at.run()
     assert not at.exception
-    assert any("The worker process computing these computations stopped" in e.value for e in at.error)
+    assert any("The worker process computing these training stopped" in e.value for e in at.error)
 
 
 def test_a_bad_engine_setting_is_a_message_not_a_traceback(monkeypatch):

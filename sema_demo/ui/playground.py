@@ -22,7 +22,7 @@ from ..charts.style import METHOD_COLORS, METHOD_NAMES
 from ..landscapes import get_landscape
 from ..trajectories import BasinMap, SimConfig, Simulation, many_starts, simulate
 from . import display, path_player
-from .jobs import offloaded
+from .jobs import heavy_job
 
 
 SPEEDS = (25, 50, 100, 200, 400, 1000)   # optimizer steps per second
@@ -40,24 +40,28 @@ def follow_tab() -> None:
 
 
 # The simulations take a slot of the server-wide job queue inside the cached functions, so
-# only a cache miss waits behind other students' work; a cache hit never queues.  They run where
-# heavy work runs (``engine.offload``: on a Dask worker in the classroom mode).
+# only a cache miss waits behind other students' work; a cache hit never queues.  They stay in
+# the server process in the classroom mode too: they are light and cached per setting, and sent
+# to a Dask worker busy with the class's epochs they made the playground's first picture slower
+# (measured: docs/ARCHITECTURE.md, "Where heavy work runs").
 @st.cache_data(max_entries=64, show_spinner=False)
 def simulation(config: SimConfig) -> Simulation:
     """The run, and the same run over N_SEEDS noise seeds for mean ± std (one vectorised pass)."""
-    return offloaded("simulations", simulate, config, N_SEEDS)
+    with heavy_job("simulations"):
+        return simulate(config, N_SEEDS)
 
 
 @st.cache_data(max_entries=16, show_spinner="Running many starts…")
 def basin_map(config: SimConfig, n_starts: int) -> BasinMap:
-    return offloaded("simulations", many_starts, config, n_starts)
+    with heavy_job("simulations"):
+        return many_starts(config, n_starts)
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)
 def background(landscape: str, methods: tuple[str, ...], font_scale: float = 1.0) -> Background:
     """The rendered surface, its texts ``font_scale`` times larger (``display.font_scale()``); a
     shared resource because frames only ever copy it."""
-    return offloaded("pictures", named_surface_background, landscape, methods, font_scale=font_scale)
+    return named_surface_background(landscape, methods, font_scale=font_scale)
 
 
 def config_from_state(state: Mapping[str, Any]) -> SimConfig:

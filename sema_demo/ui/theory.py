@@ -7,11 +7,10 @@ from dataclasses import replace
 import numpy as np
 import streamlit as st
 
-from ..engine import several
 from ..theory import (DIVERGENCE_FACTOR, NQM, SCHEDULES, SERIES_NAMES, Curves, MonteCarlo, RatioMap, Summary,
                       default_map, exact_curves, growth_per_step, monte_carlo, steady_state)
 from .common import Param
-from .jobs import offloaded
+from .jobs import heavy_job
 
 LR_CHOICES = (0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 5.0)
 SWITCH_CHOICES = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10_000)
@@ -84,9 +83,8 @@ def compute(cfg: NQM, samples: int, seed: int) -> tuple[Curves, MonteCarlo | Non
     The work takes a slot of the server-wide job queue; inside the cached function, so that only
     a cache miss can wait behind other students' work.
     """
-    curves, steady, *simulated = offloaded("computations", several, (exact_curves, cfg), (steady_state, cfg),
-                                           *([(monte_carlo, cfg, samples, seed)] if samples else []))
-    return curves, simulated[0] if simulated else None, steady
+    with heavy_job("computations"):
+        return exact_curves(cfg), monte_carlo(cfg, samples, seed) if samples else None, steady_state(cfg)
 
 
 def _loss(value: float) -> str:
@@ -208,7 +206,8 @@ def map_base(cfg: NQM) -> NQM:
 @st.cache_data(max_entries=16, show_spinner="Computing the map: every cell exactly …")
 def compute_map(base: NQM, size: int) -> RatioMap:
     """The exact ratio map of this model, cached per setting; a slot of the job queue."""
-    return offloaded("computations", default_map, base, size)
+    with heavy_job("computations"):
+        return default_map(base, size)
 
 
 def load_cell(horizon_ratio: float, switch_every: int) -> None:
