@@ -49,7 +49,6 @@ updates.  Give each thread its own (the app never shares one between sessions).
 from __future__ import annotations
 
 import copy
-import math
 import numbers
 import warnings
 import weakref

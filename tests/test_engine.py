@@ -285,7 +285,6 @@ def test_the_landscape_page_trains_and_measures_on_the_workers_with_the_same_num
 
 
 def test_an_offloaded_computation_that_cannot_finish_is_a_message_on_the_page(monkeypatch):
-    import streamlit as st
 
     def lost(*args, **kwargs):
         raise engine.WorkerLost("the worker process computing it ended or cannot be reached")
