@@ -20,8 +20,9 @@ next to it — nobody typed it in. If a claim does not show up, the table says s
 
 report = shipped_report()
 st.subheader("The report in the repository")
-st.caption("Regenerate it with this command (10 seeds; the line under the command says how long the shipped "
-           "run took); the file `docs/claims/claims.json` is never edited by hand:")
+seeds = f"{len(report['seeds'])} seeds; " if report else ""
+st.caption(f"Regenerate it with this command ({seeds}the line under the command says how long the shipped run took); "
+           "the file `docs/claims/claims.json` is never edited by hand:")
 st.code(COMMAND, language="bash")
 if report is None:
     st.warning("No report found at docs/claims/claims.json (or it is damaged). Run the command above, or the "

@@ -366,8 +366,8 @@ def build_parser() -> argparse.ArgumentParser:
         description=textwrap.fill(
             "Train SGD, EMA and SEMA on the toy default and a paper-like setting, measure convergence, accuracy, "
             "flatness, depth, smoothness and cost, and give every claim a verdict computed from its paired 95 % "
-            "interval. Writes claims.json and claims.md into --out. Full: 10 seeds; --quick: 5 seeds, 20 epochs (a few "
-            "minutes).", 79))
+            "interval. Writes claims.json and claims.md into --out. Full: 20 seeds (seconds on a laptop CPU); --quick: 5 "
+            "seeds, 20 epochs.", 79))
     claims.add_argument("--quick", action="store_true", help="fewer seeds and timing rounds (CI)")
     claims.add_argument("--out", metavar="DIR", default="sema_claims",
                         help="folder for claims.json and claims.md (default: %(default)s)")

@@ -133,3 +133,14 @@ def test_quick_command_writes_a_report_with_the_shipped_schema(tmp_path):
     assert [c["id"] for c in report["claims"]] == [c["id"] for c in shipped["claims"]]
     assert all(set(a) == set(b) for a, b in zip(report["claims"], shipped["claims"]))
     assert "Wrote" in done.stdout and (tmp_path / "claims.md").exists()
+
+
+def test_the_shipped_report_and_the_help_state_the_full_budget():
+    """The shipped report is the full run of today's budget, and `sema-demo claims --help` says its size."""
+    shipped = load_report(SHIPPED / "claims.json")
+    assert shipped["quick"] is False and shipped["seeds"] == list(claims.FULL.seeds)
+    cost = next(c for c in shipped["claims"] if c["id"] == "7")
+    assert cost["seeds"] == claims.FULL.cost_repeats and f"{claims.COST_EPOCHS} epochs" in cost["measure"]
+    done = subprocess.run([sys.executable, "-m", "sema_demo", "claims", "--help"], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0 and f"Full: {len(claims.FULL.seeds)} seeds" in " ".join(done.stdout.split())
