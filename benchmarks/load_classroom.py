@@ -78,6 +78,7 @@ class Stats:
     rerun: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     training: list[float] = field(default_factory=list)      # seconds until a toy run finished
     unfinished: int = 0                                      # toy runs still training at the cap
+    stalls: list[str] = field(default_factory=list)          # what each unfinished student saw last
     new_visitor_home: list[float] = field(default_factory=list)
     play_first_frame: list[float] = field(default_factory=list)   # new visitors: ▶ Play to the first frame
     idle_home: list[float] = field(default_factory=list)     # the same, before anyone else came
@@ -180,6 +181,8 @@ class Tab:
         self.ticks: dict[str, asyncio.Task] = {}   # fragment id -> its run_every timer
         self.waiters: list[tuple[Callable[[ForwardMsg], bool], asyncio.Future]] = []
         self.recent: deque[str] = deque(maxlen=24)  # the last messages both ways: explains a failed step
+        self.progress: tuple[float, str] | None = None   # the last progress bar text, and when it came
+        self.ticks_sent = 0
 
     async def connect(self) -> None:
         self.ws = await websockets.connect(self.url.replace("http", "ws", 1) + "/_stcore/stream",
@@ -197,11 +200,11 @@ class Tab:
         await done
         return seconds
 
-    def expect(self, predicate: Callable[[ForwardMsg], bool]) -> asyncio.Future:
-        """A future of the first message (from now on) that satisfies ``predicate``; fails after STEP_TIMEOUT."""
+    def expect(self, predicate: Callable[[ForwardMsg], bool], timeout: float = STEP_TIMEOUT) -> asyncio.Future:
+        """A future of the first message (from now on) that satisfies ``predicate``; fails after ``timeout`` s."""
         future = asyncio.get_running_loop().create_future()
         self.waiters.append((predicate, future))
-        waiting = asyncio.ensure_future(asyncio.wait_for(future, STEP_TIMEOUT))
+        waiting = asyncio.ensure_future(asyncio.wait_for(future, timeout))
         waiting.add_done_callback(lambda done: done.cancelled() or done.exception())   # failure seen by its awaiter
         return waiting
 
@@ -232,6 +235,8 @@ class Tab:
 
     def _note(self, msg: ForwardMsg) -> None:
         kind = msg.WhichOneof("type")
+        if text := progress_text(msg):
+            self.progress = (time.perf_counter(), text)
         self.recent.append(f"{time.perf_counter():.1f}:" + (
             element(msg).WhichOneof("type") if element(msg) is not None else
             f"{kind}={msg.script_finished}" if kind == "script_finished" else kind))
@@ -255,6 +260,7 @@ class Tab:
         while True:
             await asyncio.sleep(interval)
             await self.ws.send(self.recording.ticks[fragment_id])    # not logged: 12 a second would drown the rest
+            self.ticks_sent += 1
 
     def _stop_ticking(self) -> None:
         for timer in self.ticks.values():
@@ -280,7 +286,9 @@ async def student(i: int, url: str, recording: Recording, stats: Stats, args, in
         step = STEPS[3]
         stats.first_chart["toy"].append(await tab.step(3))
         started = time.perf_counter()
-        finished = tab.expect(lambda msg: "· finished" in progress_text(msg))
+        # (the expectation's own timeout lies past the cap: a run that takes longer than one page
+        # step is not cut short before the cap)
+        finished = tab.expect(lambda msg: "· finished" in progress_text(msg), timeout=args.train_cap + 60)
         await in_training.put(i)
         step = "train to the end"
         try:
@@ -288,6 +296,10 @@ async def student(i: int, url: str, recording: Recording, stats: Stats, args, in
             stats.training.append(time.perf_counter() - started)
         except asyncio.TimeoutError:     # still training at the cap: slow under load, not an error
             stats.unfinished += 1
+            now = time.perf_counter()
+            seen = f"{tab.progress[1]!r}, {now - tab.progress[0]:.0f} s before the cap" if tab.progress else "none"
+            stats.stalls.append(f"{who}: last progress {seen}; {tab.ticks_sent} ticks sent, "
+                                f"{len(tab.ticks)} fragment timers running; last messages: {', '.join(tab.recent)}")
     except Exception as err:             # a step that failed or timed out is an error of this student
         link = "no connection" if not hasattr(tab, "ws") else \
             f"connection closed ({tab.ws.close_code} {tab.ws.close_reason!r})" if tab.ws.close_code else "connected"
@@ -485,8 +497,13 @@ def figures(report: Report, stats: Stats, warmup: float, students: int, args, pr
                 report.quantile(f"{prefix}{kind}_{what}_p95", values, 0.95)
     if stats.training:
         report.time(f"{prefix}toy_default_training_until_finished", stats.training)
+        print(f"# {prefix or 'classroom: '}toy runs' training time: fastest {min(stats.training):.1f} s, p95 "
+              f"{statistics.quantiles(stats.training, n=20, method='inclusive')[18] if len(stats.training) > 1 else stats.training[0]:.1f} s, "
+              f"slowest {max(stats.training):.1f} s")
     print(f"# {prefix or 'classroom: '}toy runs finished: {len(stats.training)} of {students} within "
           f"{args.train_cap:g} s ({stats.unfinished} still training at the cap)")
+    for stall in stats.stalls[:10]:
+        print(f"# {prefix}STILL TRAINING {stall}")
     for error in stats.errors[:20]:
         print(f"# {prefix}ERROR {error}")
     for line in stats.server_problems[:10]:
