@@ -1,6 +1,9 @@
 """The averagers under 2-process DDP and FSDP2 (gloo on the CPU, file:// rendezvous), each
 checked against a single-process run on the global batch."""
 import os
+import sys
+import tempfile
+import types
 
 import pytest
 import torch
@@ -140,8 +143,38 @@ def _fsdp_worker(rank: int, rendezvous: str, out: str) -> None:
 
 
 def spawn(worker, tmp_path, *args):
-    mp.start_processes(worker, args=(str(tmp_path / "rendezvous"), str(tmp_path), *args), nprocs=WORLD,
-                       join=True, start_method="spawn")
+    # An AppTest run earlier in this process leaves its page script as sys.modules["__main__"]
+    # (Streamlit's script runner installs its own module there and never puts the old one back),
+    # and a "spawn" child re-runs the __main__ of its parent: here, that page script, which fails
+    # outside Streamlit.  The children need no main module (the worker is imported from this file).
+    main, sys.modules["__main__"] = sys.modules["__main__"], types.ModuleType("__main__")
+    try:
+        mp.start_processes(worker, args=(str(tmp_path / "rendezvous"), str(tmp_path), *args), nprocs=WORLD,
+                           join=True, start_method="spawn")
+    finally:
+        sys.modules["__main__"] = main
+
+
+def _hello_worker(rank, rendezvous, out):
+    with open(os.path.join(out, f"hello{rank}"), "w") as f:
+        f.write(str(rank))
+
+
+def _a_page():
+    import streamlit as st
+    st.write("a page")
+
+
+@pytest.mark.timeout(120)
+def test_the_ranks_start_after_a_page_ran_in_the_same_process(tmp_path):
+    """AppTest leaves its page as ``sys.modules["__main__"]``; the spawned ranks must not re-run it
+    (the DDP test once failed, in whichever pytest worker had run a page test before it)."""
+    from streamlit.testing.v1 import AppTest
+    AppTest.from_function(_a_page).run()
+    page = sys.modules["__main__"]
+    assert page.__dict__.get("_a_page") is not None and page.__file__.startswith(tempfile.gettempdir())   # the page is __main__ now
+    spawn(_hello_worker, tmp_path)
+    assert sorted(p.read_text() for p in tmp_path.glob("hello*")) == ["0", "1"]
 
 
 @pytest.mark.timeout(240)
