@@ -300,8 +300,9 @@ class TrainerActor:
         recorder = self.trainer.recorder
         if recorder is None or have == 0:
             return recorder
+        new = recorder.offsets[have:]       # row views of bigger chunks: packed, so each travels once
         return dict(step=recorder.step, steps=recorder.steps[have:], kinds=recorder.kinds[have:],
-                    offsets=recorder.offsets[have:])
+                    offsets=torch.stack(new) if new else None)
 
 
 class RemoteTrainer:
@@ -385,8 +386,10 @@ class RemoteTrainer:
             return self._call("recording", 0)
         new = self._call("recording", len(mirror.offsets))
         mirror.step = new["step"]
-        for name in ("steps", "kinds", "offsets"):
-            getattr(mirror, name).extend(new[name])
+        mirror.steps.extend(new["steps"])
+        mirror.kinds.extend(new["kinds"])
+        if new["offsets"] is not None:
+            mirror.offsets.extend(new["offsets"].unbind(0))
         return mirror
 
     def _fetched(self, name: str, fetch: Callable[[], Any]):

@@ -226,6 +226,24 @@ def test_fast_snapshots_equal_the_engines_state_rows_across_flushes_and_pickling
                                    atol=1e-3, rtol=1e-3)
 
 
+def test_a_pickled_recording_holds_each_snapshot_once():
+    """Snapshots are row views of the chunks they were flushed in; pickled (a worker's result, a
+    page's job) each must travel alone, not with its chunk's whole storage."""
+    import pickle
+    config = TrainConfig(methods=("sgd", "ema", "sema"), seeds=(0, 1), epochs=4, batch_size=16, record_paths=True)
+    trainer = Trainer(toy_data("moons", 200, 0.2), partial(mlp, 2, (16, 16), 2), config)
+    trainer.run()
+    recorder = trainer.recorder
+    snapshots = sum(t.numel() * t.element_size() for t in recorder.offsets)
+    assert len(recorder.offsets) > 20 and recorder.offsets[0].untyped_storage().nbytes() > 20 * recorder.offsets[0].nbytes
+    pickled = pickle.dumps(recorder)
+    assert snapshots < len(pickled) < 1.05 * snapshots + 64 * 2**10
+    copy = pickle.loads(pickled)
+    assert copy.kinds == recorder.kinds and copy.steps == recorder.steps and len(copy.offsets) == len(recorder.offsets)
+    for run in trainer.runs:
+        torch.testing.assert_close(copy.path(run).live, recorder.path(run).live, rtol=0, atol=0)
+
+
 def test_a_diverged_run_is_left_out_and_bad_plane_names_are_refused(toy):
     with pytest.raises(ValueError, match="plane must be one of"):
         study_paths(toy.recorder, toy.models(), 0, "random")
