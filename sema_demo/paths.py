@@ -282,10 +282,16 @@ class PathRecorder:
         return decoded if self.order is None else decoded[:, self.order]
 
     def _rows(self) -> Tensor:
-        """Every snapshot decoded (float16, CPU), kept until more are recorded."""
+        """Every snapshot decoded (float16, CPU), kept; snapshots recorded since (a live page reads
+        the path once an epoch) are decoded on their own and appended."""
         offsets = self.offsets
-        if self._decoded is None or self._decoded[0] != len(offsets):
-            self._decoded = (len(offsets), self._decode(torch.stack(offsets)))
+        have, rows = self._decoded or (0, None)
+        if have != len(offsets):
+            if rows is not None and have < len(offsets):
+                rows = torch.cat([rows, self._decode(torch.stack(offsets[have:]))])
+            else:
+                rows = self._decode(torch.stack(offsets))
+            self._decoded = (len(offsets), rows)
         return self._decoded[1]
 
     def path(self, run: tuple[str, int]) -> RunPath:

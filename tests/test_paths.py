@@ -244,6 +244,24 @@ def test_a_pickled_recording_holds_each_snapshot_once():
         torch.testing.assert_close(copy.path(run).live, recorder.path(run).live, rtol=0, atol=0)
 
 
+@pytest.mark.parametrize("batched", [True, False])
+def test_a_path_read_every_epoch_equals_the_path_decoded_at_once(batched):
+    """A live page reads the paths once an epoch: the snapshots recorded since the last read are
+    decoded on their own and appended, and the result is the whole recording decoded at once."""
+    import pickle
+    config = TrainConfig(methods=("ema", "sgd", "sema"), seeds=(0, 1), epochs=4, batch_size=16, record_paths=True)
+    trainer = Trainer(toy_data("moons", 120, 0.2), partial(mlp, 2, (6, 5), 2), config, batched=batched)
+    lengths = []
+    for _ in range(config.epochs):
+        trainer.run_epoch()
+        lengths.append(len(trainer.recorder.path(("sema", 1)).live))
+    assert lengths == sorted(set(lengths))                       # more snapshots each time
+    at_once = pickle.loads(pickle.dumps(trainer.recorder))       # (a copy decodes from scratch)
+    for run in trainer.runs:
+        a, b = trainer.recorder.path(run), at_once.path(run)
+        assert torch.equal(a.live, b.live) and (a.average is None or torch.equal(a.average, b.average))
+
+
 def test_a_diverged_run_is_left_out_and_bad_plane_names_are_refused(toy):
     with pytest.raises(ValueError, match="plane must be one of"):
         study_paths(toy.recorder, toy.models(), 0, "random")
