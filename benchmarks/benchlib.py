@@ -58,6 +58,11 @@ def median(values: list[float]) -> float:
     return statistics.median(values)
 
 
+def quantile(values: list[float], q: float) -> float:
+    """The ``q``-quantile (0.95: p95) of ``values``, in whole percent (inclusive method)."""
+    return statistics.quantiles(values, n=100, method="inclusive")[round(q * 100) - 1] if len(values) > 1 else values[0]
+
+
 class Report:
     """Collects RATIO lines and decides the exit code."""
 
@@ -70,8 +75,7 @@ class Report:
 
     def quantile(self, name: str, seconds: list[float], q: float) -> float:
         """A TIME line with the ``q``-quantile (0.95: p95) instead of the median; returns it."""
-        value = statistics.quantiles(seconds, n=100, method="inclusive")[round(q * 100) - 1] \
-            if len(seconds) > 1 else seconds[0]
+        value = quantile(seconds, q)
         print(f"TIME  {name} {value:.6g} (p{round(q * 100)} of {len(seconds)})", flush=True)
         return value
 

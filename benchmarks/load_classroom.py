@@ -45,7 +45,6 @@ import argparse
 import asyncio
 import os
 import random
-import statistics
 import sys
 import time
 from collections import defaultdict, deque
@@ -60,7 +59,7 @@ from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "e2e"))
-from benchlib import Report, header  # noqa: E402
+from benchlib import Report, header, quantile  # noqa: E402
 from screenshot import BASE_PATH_PROBE, CHROMIUM, CHROMIUM_ARGS, running_server  # noqa: E402
 
 GIB = 2 ** 30
@@ -497,9 +496,8 @@ def figures(report: Report, stats: Stats, warmup: float, students: int, args, pr
                 report.quantile(f"{prefix}{kind}_{what}_p95", values, 0.95)
     if stats.training:
         report.time(f"{prefix}toy_default_training_until_finished", stats.training)
-        print(f"# {prefix or 'classroom: '}toy runs' training time: fastest {min(stats.training):.1f} s, p95 "
-              f"{statistics.quantiles(stats.training, n=20, method='inclusive')[18] if len(stats.training) > 1 else stats.training[0]:.1f} s, "
-              f"slowest {max(stats.training):.1f} s")
+        print(f"# {prefix or 'classroom: '}toy runs' training time: fastest {min(stats.training):.1f} s, "
+              f"p95 {quantile(stats.training, 0.95):.1f} s, slowest {max(stats.training):.1f} s")
     print(f"# {prefix or 'classroom: '}toy runs finished: {len(stats.training)} of {students} within "
           f"{args.train_cap:g} s ({stats.unfinished} still training at the cap)")
     for stall in stats.stalls[:10]:
@@ -520,7 +518,7 @@ def figures(report: Report, stats: Stats, warmup: float, students: int, args, pr
     slider = stats.rerun.get("home_slider") or [float("inf")]
     play = report.quantile(f"{prefix}playground_play_to_first_frame_p95", stats.play_first_frame, 0.95) \
         if stats.play_first_frame else float("inf")
-    slider_p95 = statistics.quantiles(slider, n=100, method="inclusive")[94] if len(slider) > 1 else slider[0]
+    slider_p95 = quantile(slider, 0.95)
     return home, slider_p95, play, len(stats.training)
 
 

@@ -171,8 +171,8 @@ def test_the_ranks_start_after_a_page_ran_in_the_same_process(tmp_path):
     (the DDP test once failed, in whichever pytest worker had run a page test before it)."""
     from streamlit.testing.v1 import AppTest
     AppTest.from_function(_a_page).run()
-    page = sys.modules["__main__"]
-    assert page.__dict__.get("_a_page") is not None and page.__file__.startswith(tempfile.gettempdir())   # the page is __main__ now
+    page = sys.modules["__main__"]                                   # the page is __main__ now
+    assert "_a_page" in page.__dict__ and page.__file__.startswith(tempfile.gettempdir())
     spawn(_hello_worker, tmp_path)
     assert sorted(p.read_text() for p in tmp_path.glob("hello*")) == ["0", "1"]
 
