@@ -112,16 +112,19 @@ class PathRecorder:
     """Keeps the weight path of every run of a trainer, within a stated memory bound.
 
     The engine calls :meth:`record` at the start, :meth:`after_step` after every optimizer
-    step, and :meth:`record` at each epoch end ("epoch") and after SEMA's switch ("switch").
+    step (or, as the Trainer does, :meth:`record_step` at the steps :meth:`due` names and
+    :meth:`advance` after them), and :meth:`record` at each epoch end ("epoch") and after
+    SEMA's switch ("switch").
 
     A snapshot must cost next to nothing beside a training step, so it is a few fused ops on
     the engine's device: ``engine.path_writer(out, averaged)()`` writes θ of every run and φ of
     the averaged rows, float32, in the engine's own flat layout and row order
     (``engine.path_layout(averaged)`` and, if the engine has it, ``engine.path_order(averaged)``
     say how to read it), and the offset from the start is written as float16 into a
-    preallocated buffer on that device.  The buffer moves to the CPU in whole chunks when it is
-    full or when the path is read (:meth:`path`, :attr:`offsets`), and is put in the order of
-    :func:`state_vector` only then.  An engine without ``path_writer`` is read through
+    preallocated buffer on that device.  On the CPU that buffer, as large as the bound, is the
+    recording itself; on an accelerator it moves to the CPU in whole chunks when it is full or
+    when the path is read (:meth:`path`, :attr:`offsets`).  Snapshots are put in the order of
+    :func:`state_vector` only when read.  An engine without ``path_writer`` is read through
     ``engine.state_rows(average)``, the (runs, n) flat states of θ (False) or φ (True).
 
     Args:
@@ -133,6 +136,7 @@ class PathRecorder:
     """
 
     CHUNK_BYTES = 4 * 2**20       # the device buffer, at most (it moves to the CPU when full)
+    IN_PLACE_DEVICES = ("cpu",)   # devices whose buffer is the recording itself (no chunks, no copies)
 
     def __init__(self, runs: Sequence[tuple[str, int]], n: int, steps_per_epoch: int, epochs: int,
                  switch_epochs: int, max_step_snapshots: int = MAX_STEP_SNAPSHOTS,
@@ -165,7 +169,9 @@ class PathRecorder:
         self._start: Tensor | None = None    # (m,) float32 on the engine's device
         self.layout: list[tuple[int, list[int]]] = []   # how a flat snapshot splits into rows (see _rows)
         self.order: list[int] | None = None  # the snapshot row of each decoded row, when not in order (_decode)
-        self._buffer: Tensor | None = None   # (slots, m) float16 on the engine's device, not yet on the CPU
+        self._buffer: Tensor | None = None   # (slots, m) float16 on the engine's device (see _new_buffer)
+        self._in_place = False               # a CPU buffer: its rows are the recording, never copied
+        self._taken = 0                      # rows of an in-place buffer already in _offsets
         self._stage: Tensor | None = None    # (m,) float32: the snapshot before its offset is taken
         self._filled = 0
         self._snapshot = None                # fills the stage from the engine (set at the first record)
@@ -180,7 +186,7 @@ class PathRecorder:
     @property
     def nbytes(self) -> int:
         return (sum(t.numel() * t.element_size() for t in self._offsets)
-                + self._filled * self.snapshot_bytes)
+                + (self._filled - self._taken) * self.snapshot_bytes)
 
     def _setup(self, engine) -> None:
         """At the first snapshot: the layout, the start and the buffers, on the engine's device."""
@@ -203,28 +209,37 @@ class PathRecorder:
             self._snapshot = engine.path_writer(stage, self.averaged) if fast else self._rows_of(engine, stage)
             self._snapshot()
         start = self._start = stage.to(torch.float32, copy=True)
-        slots = max(1, min(self.capacity, self.CHUNK_BYTES // max(1, 2 * m)))
-        # zeros, not empty: every page touched now, at the start, not by a snapshot in mid-training
-        # (a first touch per snapshot cost six times the snapshot's copy)
-        self._buffer = torch.zeros(slots, m, device=device, dtype=torch.float16)
+        self._m, self._device = m, device
+        # On the CPU the buffer is the recording itself, as large as the bound (at most PATH_MEMORY_BYTES):
+        # its rows become the snapshots in place.  Moving 4 MB chunks into fresh memory and splitting
+        # them was a third of the recording's cost on the toy page's epoch (benchmarks/bench_paths.py).
+        self._in_place = device.type in self.IN_PLACE_DEVICES
+        self._new_buffer()
         # The offset in place in float32, then a plain copy to float16 (a subtraction writing float16
         # directly takes a slow casting path); in pieces below PyTorch's parallel grain, since a copy
         # this size gains nothing from a second thread, and on a busy machine waiting for one costs
         # milliseconds.
         if m <= GRAIN:
-            self._slots = list(self._buffer)
             if source is not None:                       # the engine's tensor: one op, into float16
                 self._offset = lambda row: torch.sub(stage, start, out=row)
             else:
                 self._offset = lambda row: (stage.sub_(start), row.copy_(stage))
         else:
-            self._slots = [row.split(GRAIN) for row in self._buffer]
             stage_parts, start_parts = stage.split(GRAIN), start.split(GRAIN)
             if source is not None:
                 self._offset = lambda row: [torch.sub(a, b, out=c) for a, b, c in zip(stage_parts, start_parts, row)]
             else:
                 self._offset = lambda row: (torch._foreach_sub_(stage_parts, start_parts),
                                             torch._foreach_copy_(row, stage_parts))
+
+    def _new_buffer(self) -> None:
+        m = self._m
+        slots = max(1, self.capacity if self._in_place else min(self.capacity, self.CHUNK_BYTES // max(1, 2 * m)))
+        # zeros, not empty: every page touched now, at the start, not by a snapshot in mid-training
+        # (a first touch per snapshot cost six times the snapshot's copy)
+        self._buffer = torch.zeros(slots, m, device=self._device, dtype=torch.float16)
+        self._slots = list(self._buffer) if m <= GRAIN else [row.split(GRAIN) for row in self._buffer]
+        self._filled = self._taken = 0
 
     def _rows_of(self, engine, out: Tensor):
         def fill() -> None:
@@ -233,8 +248,9 @@ class PathRecorder:
             out.copy_(rows.reshape(-1))
         return fill
 
-    def record(self, engine, kind: str) -> None:
-        """One snapshot of every run (what is read is detached: no autograd mode is needed)."""
+    def record(self, engine, kind: str, step: int | None = None) -> None:
+        """One snapshot of every run, at ``step`` (default: the steps counted so far; what is read is
+        detached: no autograd mode is needed)."""
         if self._snapshot is None:
             if self.skipped:
                 return
@@ -243,9 +259,11 @@ class PathRecorder:
             self._snapshot()
         if self._filled == len(self._slots):
             self._flush()
+            if self._in_place:
+                self._new_buffer()
         self._offset(self._slots[self._filled])
         self._filled += 1
-        self.steps.append(self.step)
+        self.steps.append(self.step if step is None else step)
         self.kinds.append(kind)
 
     def after_step(self, engine) -> None:
@@ -254,9 +272,33 @@ class PathRecorder:
         if self.every and self.step % self.every == 0 and self.step % self.steps_per_epoch:
             self.record(engine, "step")
 
+    def due(self, steps: int) -> frozenset[int]:
+        """Of the next ``steps`` steps (1 = the next), those :meth:`after_step` would snapshot after.
+
+        A trainer may snapshot at just these (:meth:`record_step`) and then :meth:`advance`, instead
+        of calling :meth:`after_step` at every step (that call was a quarter of the recording's cost
+        on the toy page's epoch, benchmarks/bench_paths.py)."""
+        if not self.every:
+            return frozenset()
+        return frozenset(k for k in range(1, steps + 1)
+                         if (self.step + k) % self.every == 0 and (self.step + k) % self.steps_per_epoch)
+
+    def record_step(self, engine, k: int) -> None:
+        """The snapshot after the ``k``-th of the steps :meth:`due` was asked about."""
+        self.record(engine, "step", self.step + k)
+
+    def advance(self, steps: int) -> None:
+        """``steps`` steps were taken since :meth:`due` (their snapshots by :meth:`record_step`)."""
+        self.step += steps
+
     def _flush(self) -> None:
-        """Moves the buffered snapshots to the CPU (one copy), freeing the buffer for more."""
-        if not self._filled:
+        """Hands the buffered snapshots to ``_offsets``: an in-place (CPU) buffer's rows as they are,
+        a device buffer's moved to the CPU in one copy, freeing it for more."""
+        if self._filled == self._taken:
+            return
+        if self._in_place:
+            self._offsets.extend(self._buffer[self._taken:self._filled].unbind(0))
+            self._taken = self._filled
             return
         chunk = self._buffer[:self._filled].to("cpu", copy=True)
         self._offsets.extend(chunk.unbind(0))
@@ -317,6 +359,7 @@ class PathRecorder:
         self._flush()
         state = dict(self.__dict__)
         state.update(_buffer=None, _stage=None, _snapshot=None, _decoded=None, _slots=None, _offset=None,
+                     _filled=0, _taken=0, _device=None,
                      _start=None if self._start is None else self._start.cpu(),
                      _offsets=torch.stack(self._offsets) if self._offsets else None)
         return state

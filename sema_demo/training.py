@@ -306,12 +306,14 @@ class Trainer:
         engine, e = self._engine, self.epoch
         engine.start_epoch(live)
         recorder = self.recorder
-        for lr, x, y in self._batches(e):
+        due = recorder.due(self.steps_per_epoch) if recorder else ()
+        for k, (lr, x, y) in enumerate(self._batches(e), 1):
             engine.step(x, y, lr)
-            if recorder:
-                recorder.after_step(engine)
+            if k in due:
+                recorder.record_step(engine, k)
         self.epoch = e + 1
         if recorder:
+            recorder.advance(self.steps_per_epoch)
             recorder.record(engine, "epoch")        # θ just before a switch
         engine.end_epoch(e)
         if recorder and any(switches_at(self.config, m, e) for m in self.config.methods):

@@ -186,13 +186,16 @@ def test_recording_changes_no_number_and_both_paths_record_alike():
     torch.testing.assert_close(a.average, b.average, atol=1e-4, rtol=1e-3)
 
 
+@pytest.mark.parametrize("in_place", [True, False], ids=["cpu-buffer", "device-chunks"])
 @pytest.mark.parametrize("batched", [True, False])
-def test_fast_snapshots_equal_the_engines_state_rows_across_flushes_and_pickling(monkeypatch, batched):
-    """The engine's one-copy snapshot (its own layout, a device buffer moved to the CPU in chunks)
-    records exactly what reading every run's state_vector would; SGD's row sits between two
-    averaged rows, so the φ rows are picked out of the middle."""
+def test_fast_snapshots_equal_the_engines_state_rows_across_flushes_and_pickling(monkeypatch, batched, in_place):
+    """The engine's one-copy snapshot (its own layout; on the CPU a buffer that is the recording,
+    on an accelerator a device buffer moved to the CPU in chunks, here forced on the CPU) records
+    exactly what reading every run's state_vector would; SGD's row sits between two averaged
+    rows, so the φ rows are picked out of the middle."""
     import pickle
     monkeypatch.setattr(PathRecorder, "CHUNK_BYTES", 1)          # one snapshot per chunk: a flush at every record
+    monkeypatch.setattr(PathRecorder, "IN_PLACE_DEVICES", ("cpu",) if in_place else ())
 
     class RowsOnly:                                              # the slow way: state_rows only
         def __init__(self, engine):
@@ -205,14 +208,18 @@ def test_fast_snapshots_equal_the_engines_state_rows_across_flushes_and_pickling
     slow.record(RowsOnly(trainer._engine), "start")
     record = fast.record                                         # (after_step records through it too)
 
-    def both(engine, kind):
-        record(engine, kind)
-        slow.step = fast.step
-        slow.record(RowsOnly(engine), kind)
+    def both(engine, kind, step=None):
+        record(engine, kind, step)
+        slow.record(RowsOnly(engine), kind, fast.steps[-1])
     fast.record = both
-    trainer.run()
+    reads = []
+    trainer.run(lambda rows: reads.append(fast.path(trainer.runs[-1]).live.clone()))   # a live page's reads
     del fast.record                                              # (a local function does not pickle)
     assert len(fast.kinds) > 3 * config.epochs and fast.kinds == slow.kinds
+    final = fast.path(trainer.runs[-1]).live
+    assert [len(r) for r in reads] == sorted({len(r) for r in reads}) and len(reads) == config.epochs
+    for read in reads:                                           # what a read saw stays as it was
+        torch.testing.assert_close(read, final[:len(read)], rtol=0, atol=0)
     copy = pickle.loads(pickle.dumps(fast))
     for run in trainer.runs:
         a, b, c = fast.path(run), slow.path(run), copy.path(run)
@@ -224,6 +231,57 @@ def test_fast_snapshots_equal_the_engines_state_rows_across_flushes_and_pickling
             torch.testing.assert_close(c.average, b.average, rtol=0, atol=0)
         torch.testing.assert_close(a.live[-1], trainer._engine.state_rows(False)[trainer.runs.index(run)],
                                    atol=1e-3, rtol=1e-3)
+
+
+def test_snapshots_at_the_due_steps_are_those_after_step_takes():
+    """The Trainer asks which steps of an epoch are due and snapshots only there (no call per step):
+    the same steps as calling after_step at every step, epoch ends left to their own snapshot."""
+    class Engine:
+        def state_rows(self, average):
+            return torch.zeros(2, 3)
+
+    def recorder():
+        rec = PathRecorder([("sgd", 0), ("ema", 0)], 3, steps_per_epoch=7, epochs=9, switch_epochs=2,
+                           max_step_snapshots=20)
+        rec.record(Engine(), "start")
+        return rec
+    each, due = recorder(), recorder()
+    assert 1 < each.every < 7
+    for _ in range(9):
+        for _ in range(7):
+            each.after_step(Engine())
+        each.record(Engine(), "epoch")
+        steps = due.due(7)
+        for k in range(1, 8):
+            if k in steps:
+                due.record_step(Engine(), k)
+        due.advance(7)
+        due.record(Engine(), "epoch")
+    assert due.steps == each.steps and due.kinds == each.kinds and due.step == each.step == 63
+    assert each.kinds.count("step") > 9
+
+
+def test_a_recording_past_its_bound_keeps_every_snapshot():
+    """The CPU buffer is sized to the bound; a recorder asked for more (an engine that snapshots
+    off schedule) starts another buffer and loses nothing."""
+    class Engine:
+        def __init__(self):
+            self.theta = torch.zeros(2, 3)
+
+        def state_rows(self, average):
+            return self.theta + (0.5 if average else 0.0)
+
+    engine = Engine()
+    recorder = PathRecorder([("sgd", 0), ("ema", 0)], 3, steps_per_epoch=1, epochs=1, switch_epochs=1,
+                            max_step_snapshots=0)
+    recorder.record(engine, "start")
+    for k in range(1, 10):
+        engine.theta += 1.0
+        recorder.record(engine, "step", k)
+    assert recorder.capacity < 10 and len(recorder.offsets) == 10 and recorder.steps == list(range(10))
+    path = recorder.path(("ema", 0))
+    torch.testing.assert_close(path.live[:, 0], torch.arange(10.0))
+    torch.testing.assert_close(path.average[:, 0], torch.arange(10.0) + 0.5)
 
 
 def test_a_pickled_recording_holds_each_snapshot_once():

@@ -270,3 +270,18 @@ def test_global_average_pooling_is_batched_without_a_fallback_and_gives_the_same
         moved = {n: w + a * d1[n] - 0.5 * d2[n] for n, w in surface.params.items()}
         probe.load_state_dict({**model.state_dict(), **moved})
         assert grid[i, 0].item() == pytest.approx(F.cross_entropy(probe(x), y).item(), rel=1e-5)
+
+
+def test_a_cnn_on_the_cpu_one_point_a_pass_in_channels_last_gives_the_batched_losses():
+    """On the CPU a CNN's grid is evaluated one point a pass, weights and inputs in channels-last layout
+    (oneDNN runs it about twice as fast): the same losses as vmap's batched points and as the model."""
+    torch.manual_seed(2)
+    model, x, y = small_cnn(in_channels=3, n_classes=3, width=4).eval(), torch.randn(24, 3, 8, 8), torch.arange(24) % 3
+    one, batched = S.LossSurface(model, x, y, points_per_pass=1), S.LossSurface(model, x, y, points_per_pass=4)
+    assert one._channels_last and one.chunks[0][0].is_contiguous(memory_format=torch.channels_last)
+    d1, d2 = S.random_directions(one.params, 2, seed=3)
+    offsets = torch.linspace(-0.4, 0.4, 3)
+    torch.testing.assert_close(S.slice_2d(one, d1, d2, offsets), S.slice_2d(batched, d1, d2, offsets),
+                               rtol=1e-5, atol=1e-6)
+    assert one.loss() == pytest.approx(F.cross_entropy(model(x), y).item(), rel=1e-5)
+    assert not S.LossSurface(mlp(2, (4,), 2), torch.randn(8, 2), torch.arange(8) % 2)._channels_last

@@ -93,12 +93,19 @@ def wait_for_change(page: Page, selector: str, before: str, index: int = 0) -> s
 
 
 def wait_for_text(page: Page, selector: str, pattern: str) -> str:
-    """Wait until some element matching ``selector`` has text matching the regular expression."""
-    page.wait_for_function(
-        """([selector, pattern]) => [...document.querySelectorAll(selector)]
-               .some(e => new RegExp(pattern).test(e.innerText))""",
+    """Wait until some element matching ``selector`` has text matching the regular expression; that text.
+
+    The text is the one seen when it matched, read in the same poll: reading it again afterwards raced
+    with a rerun that replaced the element (a StopIteration in the full suite)."""
+    handle = page.wait_for_function(
+        """([selector, pattern]) => {
+               const hit = [...document.querySelectorAll(selector)].find(e => new RegExp(pattern).test(e.innerText));
+               return hit === undefined ? null : hit.innerText;
+           }""",
         arg=[selector, pattern], timeout=TIMEOUT_MS, polling=200)
-    return next(t for t in page.locator(selector).all_inner_texts() if re.search(pattern, t))
+    text = handle.json_value()
+    assert re.search(pattern, text), text
+    return text
 
 
 def slider(page: Page, label: str, root: str = "") -> Locator:
