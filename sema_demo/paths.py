@@ -269,8 +269,12 @@ class PathRecorder:
     def after_step(self, engine) -> None:
         """Counts the step; a snapshot every ``every`` steps (an epoch end gets its own, with its kind)."""
         self.step += 1
-        if self.every and self.step % self.every == 0 and self.step % self.steps_per_epoch:
+        if self._due_at(self.step):
             self.record(engine, "step")
+
+    def _due_at(self, step: int) -> bool:
+        """A step snapshot after this step: every ``every``-th, except an epoch's last (it gets its own)."""
+        return bool(self.every) and step % self.every == 0 and step % self.steps_per_epoch != 0
 
     def due(self, steps: int) -> frozenset[int]:
         """Of the next ``steps`` steps (1 = the next), those :meth:`after_step` would snapshot after.
@@ -278,10 +282,7 @@ class PathRecorder:
         A trainer may snapshot at just these (:meth:`record_step`) and then :meth:`advance`, instead
         of calling :meth:`after_step` at every step (that call was a quarter of the recording's cost
         on the toy page's epoch, benchmarks/bench_paths.py)."""
-        if not self.every:
-            return frozenset()
-        return frozenset(k for k in range(1, steps + 1)
-                         if (self.step + k) % self.every == 0 and (self.step + k) % self.steps_per_epoch)
+        return frozenset(k for k in range(1, steps + 1) if self._due_at(self.step + k))
 
     def record_step(self, engine, k: int) -> None:
         """The snapshot after the ``k``-th of the steps :meth:`due` was asked about."""
