@@ -54,7 +54,7 @@ from .sharpness import LossSurface
 __all__ = ["PathRecorder", "RunPath", "Plane", "Projection", "PathStudy", "SurfaceGrid", "PLANES",
            "state_vector", "state_layout", "solutions_plane", "pca_plane", "project", "study_paths",
            "surface_grid", "grid_axes", "point_losses", "path_notes", "probe_subset", "PATH_COLUMNS",
-           "MAX_STEP_SNAPSHOTS", "PATH_MEMORY_BYTES"]
+           "MAX_STEP_SNAPSHOTS", "PATH_MEMORY_BYTES", "RECORDED_ENDS"]
 
 MAX_STEP_SNAPSHOTS = 300          # step snapshots a run keeps at most (epoch ends and switches come on top)
 PATH_MEMORY_BYTES = 64 * 2**20    # what one trainer's recording may hold (float16 offsets)
@@ -64,6 +64,10 @@ PLANES = {"solutions": "through the three solutions", "pca": "principal directio
 PATH_COLUMNS = ["method", "seed", "step", "epoch", "weights", "x", "y"]
 SURFACE_POINTS = {"flat": 1_000, "images": 500}   # examples the surface is measured on, at most (evenly spaced)
 PLANE_METHODS = ("sgd", "ema", "sema", "swa", "lookahead")   # whose ends span the solutions plane, in order
+# Whose last recorded snapshot at an epoch end *is* the evaluated weights (θ for SGD, φ for the
+# others), so that a live picture can take its ends from the recording alone.  Not SWA: its
+# evaluated average takes in the epoch's end after the snapshot.
+RECORDED_ENDS = ("sgd", "ema", "sema", "lookahead")
 
 
 # ------------------------------------------------------------------------------ flat weight vectors
@@ -326,16 +330,23 @@ class PathRecorder:
 
     def _rows(self) -> Tensor:
         """Every snapshot decoded (float16, CPU), kept; snapshots recorded since (a live page reads
-        the path once an epoch) are decoded on their own and appended."""
+        the path once an epoch) are decoded on their own and written after the others, into room
+        kept for them (doubled when full: at most twice the snapshots' own size), so a read costs what
+        was recorded since, not the whole path again."""
         offsets = self.offsets
         have, rows = self._decoded or (0, None)
-        if have != len(offsets):
-            if rows is not None and have < len(offsets):
-                rows = torch.cat([rows, self._decode(torch.stack(offsets[have:]))])
-            else:
-                rows = self._decode(torch.stack(offsets))
+        if have > len(offsets) or rows is None:
+            have, rows = 0, None
+        if have < len(offsets):
+            new = self._decode(torch.stack(offsets[have:]))
+            if rows is None or have + len(new) > len(rows):
+                room = torch.empty((max(2 * (have + len(new)), 16), *new.shape[1:]), dtype=new.dtype)
+                if have:
+                    room[:have] = rows[:have]
+                rows = room
+            rows[have:have + len(new)] = new
             self._decoded = (len(offsets), rows)
-        return self._decoded[1]
+        return self._decoded[1][:len(offsets)]
 
     def path(self, run: tuple[str, int]) -> RunPath:
         """The recorded path of one run (float32)."""
@@ -504,18 +515,28 @@ class PathStudy:
     distances: dict[tuple[str, str], float] = field(default_factory=dict)  # between two methods' ends
 
 
-def study_paths(recorder: PathRecorder, models: dict[tuple[str, int], nn.Module], seed: int,
-                plane: str = "solutions") -> PathStudy:
+def study_paths(recorder: PathRecorder, models: dict[tuple[str, int], nn.Module] | None, seed: int,
+                plane: str = "solutions", measure: bool = True) -> PathStudy:
     """Project every recorded path of ``seed`` onto the chosen plane.
 
     ``models`` are the evaluated networks (``Trainer.models()``); their final states are the
-    defining points.  Runs whose weights are not finite (diverged) are left out.
+    defining points.  ``None`` (a picture redrawn while training, which should not copy every
+    network out of the engine on each tick): each end is the run's last recorded snapshot of the
+    weights it is evaluated with, as the recording keeps it (float16 offsets, ~0.05 %); only for
+    the methods of ``RECORDED_ENDS``, so ValueError for the others.  Runs whose weights are not
+    finite (diverged) are left out.  ``measure=False`` (the live picture, which draws coordinates
+    only) leaves ``in_plane``, ``residual`` and ``length`` empty: each costs a pass over every path.
     """
     if plane not in PLANES:
         raise ValueError(f"plane must be one of {tuple(PLANES)}, got {plane!r}")
     runs = [r for r in recorder.runs if r[1] == seed]
     paths = {r[0]: recorder.path(r) for r in runs}
-    ends = {m: state_vector(models[(m, seed)]).cpu() for m in paths}
+    if models is None:
+        if unknown := sorted(set(paths) - set(RECORDED_ENDS)):
+            raise ValueError(f"the recording alone does not hold the evaluated weights of {', '.join(unknown)}")
+        ends = {m: (p.average if p.average is not None else p.live)[-1] for m, p in paths.items()}
+    else:
+        ends = {m: state_vector(models[(m, seed)]).cpu() for m in paths}
     ok = [m for m in paths if torch.isfinite(ends[m]).all() and torch.isfinite(paths[m].live).all()]
     if not ok:
         raise ValueError(f"every run of seed {seed} diverged: there is no path to draw")
@@ -523,14 +544,25 @@ def study_paths(recorder: PathRecorder, models: dict[tuple[str, int], nn.Module]
               if t is not None}
     pooled = torch.cat(list(series.values()))
     chosen = solutions_plane({m: ends[m] for m in ok}, pooled) if plane == "solutions" else pca_plane(pooled)
-    frames, in_plane, residual, length = [], {}, {}, {}
+    columns: dict[str, list] = {c: [] for c in ("method", "step", "epoch", "weights", "xy", "kind")}
+    in_plane, residual, length = {}, {}, {}
     for (m, weights), points in series.items():
-        p = project(points, chosen)
-        in_plane[(m, weights)], residual[(m, weights)] = p.in_plane, p.residual
-        length[(m, weights)] = float(points.diff(dim=0).norm(dim=1).sum())
-        frames.append(pd.DataFrame({"method": m, "seed": seed, "step": paths[m].steps, "epoch": paths[m].epochs,
-                                    "weights": weights, "x": p.coords[:, 0], "y": p.coords[:, 1],
-                                    "kind": paths[m].kinds}))
+        if measure:
+            p = project(points, chosen)
+            in_plane[(m, weights)], residual[(m, weights)] = p.in_plane, p.residual
+            length[(m, weights)] = float(points.diff(dim=0).norm(dim=1).sum())
+        else:
+            p = Projection(chosen.coords(points).double().numpy(), math.nan, math.nan)
+        for name, value in (("method", [m] * len(points)), ("weights", [weights] * len(points)),
+                            ("kind", paths[m].kinds)):
+            columns[name] += value
+        columns["step"].append(paths[m].steps)
+        columns["epoch"].append(paths[m].epochs)
+        columns["xy"].append(p.coords)
+    xy = np.concatenate(columns["xy"])            # one frame from plain columns: a live page does this per tick
+    frame = pd.DataFrame({"method": columns["method"], "seed": seed, "step": np.concatenate(columns["step"]),
+                          "epoch": np.concatenate(columns["epoch"]), "weights": columns["weights"],
+                          "x": xy[:, 0], "y": xy[:, 1], "kind": columns["kind"]})
     defining = []
     for m in ok:
         x, y = chosen.coords(ends[m][None].double().float())[0].tolist()
@@ -539,10 +571,10 @@ def study_paths(recorder: PathRecorder, models: dict[tuple[str, int], nn.Module]
     if "sema" in ok:
         kinds = np.array(paths["sema"].kinds)
         live = paths["sema"].live
-        jumps = (live[kinds == "switch"] - live[kinds == "epoch"][:int((kinds == "switch").sum())]).norm(dim=1).numpy()
+        switches = np.flatnonzero(kinds == "switch")     # each right after its epoch's end (the θ before)
+        jumps = (live[switches] - live[switches - 1]).norm(dim=1).numpy()
     distances = {(a, b): float((ends[a] - ends[b]).norm()) for a in ok for b in ok if a < b}
-    return PathStudy(seed, chosen, pd.concat(frames, ignore_index=True), defining, in_plane, residual, length,
-                     jumps, distances)
+    return PathStudy(seed, chosen, frame, defining, in_plane, residual, length, jumps, distances)
 
 
 def path_notes(study: PathStudy, points: list[dict], names: dict[str, str] | None = None) -> list[str]:

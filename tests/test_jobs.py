@@ -154,3 +154,14 @@ def test_a_nested_slot_runs_in_the_outer_one_instead_of_waiting_for_itself():
     worker.start()
     assert finished.wait(5), "a nested slot deadlocked"
     assert queue.running == 0
+
+
+def test_the_server_hands_the_gil_over_every_millisecond():
+    """Importing the Streamlit layer shortens CPython's switch interval (5 ms by default): the server's
+    event loop then waits at most 1 ms behind a drawing session for each file and message."""
+    import sys
+
+    import sema_demo.ui as ui
+
+    assert ui.SWITCH_INTERVAL == 0.001
+    assert sys.getswitchinterval() <= ui.SWITCH_INTERVAL

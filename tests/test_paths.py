@@ -386,3 +386,81 @@ def test_every_text_of_the_paths_pictures_grows_with_the_font_scale_and_no_end_l
                     assert np.hypot(max(e.x0 - x, x - e.x1, 0), max(e.y0 - y, y - e.y1, 0)) >= radius - 1
                 for other in boxes[i + 1:]:
                     assert not e.overlaps(other), (ends[i].get_text(), [t.get_text() for t in ends])
+
+
+@pytest.mark.parametrize("which", ["toy", "cnn"])
+def test_a_live_study_takes_its_ends_from_the_recording_and_they_are_the_evaluated_weights(which, request):
+    """Without the networks (a live tick), each end is the last recorded snapshot of the weights the
+    method is evaluated with: the models' own states to the recording's float16 rounding, mid-run
+    (BatchNorm's running statistics included) and at the end, in the same plane."""
+    finished = request.getfixturevalue(which)
+    trainer = Trainer(finished.data, finished.model_fn, finished.config)
+    for stop in (1, trainer.config.epochs):
+        while trainer.epoch < stop:
+            trainer.run_epoch()
+        models, seed = trainer.models(), trainer.config.seeds[0]
+        live, exact = study_paths(trainer.recorder, None, seed), study_paths(trainer.recorder, models, seed)
+        for run in (r for r in trainer.recorder.runs if r[1] == seed):
+            path = trainer.recorder.path(run)
+            end = (path.average if path.average is not None else path.live)[-1]
+            want = paths.state_vector(models[run])
+            assert (end - want).abs().max() <= 2e-3 * want.abs().max()
+        for a, b in zip(live.points, exact.points):
+            assert a["method"] == b["method"]
+            assert (a["x"], a["y"]) == pytest.approx((b["x"], b["y"]), abs=2e-3 * max(1.0, abs(b["x"]), abs(b["y"])))
+
+
+def test_a_live_study_refuses_a_method_whose_recording_is_not_its_evaluated_weights():
+    """SWA's evaluated average takes in the epoch's end after the snapshot: its ends need the networks."""
+    config = TrainConfig(methods=("sgd", "swa"), seeds=(0,), epochs=2, batch_size=16, lr=0.1, record_paths=True)
+    trainer = Trainer(toy_data("moons", 200, 0.3), partial(mlp, 2, (8,), 2, "tanh"), config)
+    trainer.run()
+    assert "swa" not in paths.RECORDED_ENDS
+    with pytest.raises(ValueError, match="evaluated weights of swa"):
+        study_paths(trainer.recorder, None, 0)
+    assert [p["method"] for p in study_paths(trainer.recorder, trainer.models(), 0).points] == ["sgd", "swa"]
+
+
+def test_switch_jumps_start_at_the_epoch_end_of_their_own_switch_when_switches_are_rare():
+    """With a switch every second epoch, each jump starts at θ of the epoch end it follows (same step),
+    not at the previous epoch's end: in the study, the live spec and the matplotlib figure alike."""
+    from sema_demo.charts.live_paths import live_paths_spec
+    from sema_demo.charts.paths import paths_figure
+
+    config = TrainConfig(methods=("sgd", "ema", "sema"), seeds=(0,), epochs=4, batch_size=32, lr=0.1,
+                         ema_momentum=0.9, switch_epochs=2, record_paths=True)
+    trainer = Trainer(toy_data("moons", 200, 0.3), partial(mlp, 2, (8,), 2, "tanh"), config)
+    trainer.run()
+    study = study_paths(trainer.recorder, trainer.models(), 0)
+    path = trainer.recorder.path(("sema", 0))
+    kinds = np.array(path.kinds)
+    switches = np.flatnonzero(kinds == "switch")
+    assert len(switches) == 2 and (kinds == "epoch").sum() == 4
+    assert (path.steps[switches - 1] == path.steps[switches]).all()           # the θ just before each switch
+    expected = (path.live[switches] - path.live[switches - 1]).norm(dim=1).numpy()
+    np.testing.assert_allclose(study.switch_jumps, expected, rtol=1e-6)
+    live = study.frame[(study.frame.method == "sema") & (study.frame.weights == "live")]
+    spec = live_paths_spec(study)
+    jumps = spec["datasets"]["jumps"]
+    assert len(jumps) == 2
+    span = spec["layer"][0]["encoding"]["x"]["scale"]["domain"]
+    tol = 1e-3 * (span[1] - span[0])
+    for jump, step in zip(jumps, path.steps[switches]):
+        before = live[(live.step == step) & (live.kind == "epoch")].iloc[0]
+        assert (jump["x"], jump["y"]) == pytest.approx((before.x, before.y), abs=tol)
+    figure = paths_figure(study)
+    dashed = [line for line in figure.axes[0].get_lines() if line.get_linestyle() == "--"]
+    assert len(dashed) == 2
+    for line, step in zip(dashed, path.steps[switches]):
+        before = live[(live.step == step) & (live.kind == "epoch")].iloc[0]
+        assert (line.get_xdata()[0], line.get_ydata()[0]) == pytest.approx((before.x, before.y), abs=1e-9)
+
+
+def test_a_study_without_its_measures_draws_the_same_coordinates(toy):
+    """The live picture skips the faithfulness passes (in-plane share, residual, length): same frame."""
+    full = study_paths(toy.recorder, None, 0, measure=True)
+    quick = study_paths(toy.recorder, None, 0, measure=False)
+    assert full.in_plane and full.length and not quick.in_plane and not quick.residual and not quick.length
+    np.testing.assert_array_equal(full.frame[["x", "y"]].to_numpy(), quick.frame[["x", "y"]].to_numpy())
+    assert full.frame.drop(columns=["x", "y"]).equals(quick.frame.drop(columns=["x", "y"]))
+    assert full.points == quick.points

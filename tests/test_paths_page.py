@@ -163,3 +163,31 @@ def test_landscape_panel_studies_the_quick_default_at_a_finer_default(monkeypatc
     assert list(cache(at, "landscape").values())[0].grid.loss.shape == (41, 41)
     at.select_slider(key="paths_grid").set_value(11).run()
     assert not at.exception and len(cache(at, "landscape")) == 2
+
+
+def test_a_live_tick_draws_the_paths_without_copying_the_networks():
+    """While training, the panel's plane comes from the recording: the networks (out of a Dask
+    worker, in the classroom mode) are fetched only when a surface is measured, or for SWA."""
+    from functools import partial
+
+    from sema_demo.datasets.toy import toy_data
+    from sema_demo.models import mlp
+    from sema_demo.training import Trainer, TrainConfig
+    from sema_demo.ui.paths import source_from_trainer
+
+    def trained(methods):
+        config = TrainConfig(methods=methods, seeds=(0,), epochs=2, batch_size=16, lr=0.1, record_paths=True)
+        trainer = Trainer(toy_data("moons", 200, 0.3), partial(mlp, 2, (8,), 2, "tanh"), config)
+        trainer.run_epoch()
+        fetched = []
+        real = trainer.models
+        trainer.models = lambda: fetched.append(1) or real()
+        return source_from_trainer(trainer, playing=True), fetched
+
+    source, fetched = trained(("sgd", "ema", "sema"))
+    assert source.live_models() is None and fetched == []
+    assert set(source.models) == {("sgd", 0), ("ema", 0), ("sema", 0)} and fetched == [1]
+    source.models                                                    # fetched once, then kept
+    assert fetched == [1]
+    source, fetched = trained(("sgd", "swa"))
+    assert set(source.live_models()) == {("sgd", 0), ("swa", 0)} and fetched == [1]

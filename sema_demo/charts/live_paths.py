@@ -54,26 +54,34 @@ def live_paths_spec(study: PathStudy, size: int = 440, fonts: dict[str, int] | N
     x_domain, y_domain = _square_domains(xs, ys)
     span = x_domain[1] - x_domain[0]
 
-    def rows(part, **extra) -> list[dict]:
-        x, y = _round(part.x, span), _round(part.y, span)
-        return [{"method": METHOD_NAMES[m], "series": f"{m}:{w}", "step": int(s), "x": a, "y": b, **extra}
-                for m, w, s, a, b in zip(part.method, part.weights, part.step, x, y)]
+    # Plain arrays, not frame filters: a live page builds this on every tick.
+    method, weights = frame.method.to_numpy(object), frame.weights.to_numpy(object)
+    step, kind = frame.step.to_numpy(), frame.kind.to_numpy(object)
+    x_all, y_all = _round(frame.x, span), _round(frame.y, span)
+
+    def series(m: str, w: str) -> np.ndarray:
+        """Row numbers of one path, in step order."""
+        at = np.flatnonzero((method == m) & (weights == w))
+        return at[np.argsort(step[at], kind="stable")]
+
+    def rows(at, m: str, w: str, **extra) -> list[dict]:
+        name, key = METHOD_NAMES[m], f"{m}:{w}"
+        return [{"method": name, "series": key, "step": int(step[i]), "x": x_all[i], "y": y_all[i], **extra}
+                for i in at]
 
     lines, averages, jumps, landings = [], [], [], []
     for m in methods:
-        live = frame[(frame.method == m) & (frame.weights == "live")].sort_values("step", kind="stable")
+        live = series(m, "live")
         if _draws_live(m, methods) and len(live):
             bold = m == "sgd"
-            lines += rows(live, width=2.0 if bold else 1.2, opacity=0.9 if bold else 0.5)
-        average = frame[(frame.method == m) & (frame.weights == "average")].sort_values("step", kind="stable")
-        averages += rows(average)
+            lines += rows(live, m, "live", width=2.0 if bold else 1.2, opacity=0.9 if bold else 0.5)
+        averages += rows(series(m, "average"), m, "average")
         if m == "sema":
-            before, after = live[live.kind == "epoch"], live[live.kind == "switch"]
-            for (bx, by), (ax, ay) in zip(zip(_round(before.x, span), _round(before.y, span)),
-                                          zip(_round(after.x, span), _round(after.y, span))):
-                jumps.append({"x": bx, "y": by, "x2": ax, "y2": ay})
-            landings += rows(after)
-    start = frame[frame.step == 0].head(1)
+            switches = np.flatnonzero(kind[live] == "switch")    # each right after its epoch's end
+            before, after = live[switches - 1], live[switches]
+            jumps += [{"x": x_all[b], "y": y_all[b], "x2": x_all[a], "y2": y_all[a]} for b, a in zip(before, after)]
+            landings += rows(after, m, "live")
+    first = np.flatnonzero(step == 0)[:1]
     ends_rows = []
     for i, p in enumerate(ends):              # the export's label places: close ends stay readable
         ends_rows.append({"method": METHOD_NAMES[p["method"]], "x": _round([p["x"]], span)[0],
@@ -127,7 +135,7 @@ def live_paths_spec(study: PathStudy, size: int = 440, fonts: dict[str, int] | N
         "title": {"text": title or f"Seed {study.seed}: plane {PLANES[study.plane.kind]}", "anchor": "start"},
         "width": size, "height": size,
         "datasets": {"lines": lines, "averages": averages, "jumps": jumps, "landings": landings,
-                     "start": [{"x": v[0], "y": v[1]} for v in zip(_round(start.x, span), _round(start.y, span))],
+                     "start": [{"x": x_all[i], "y": y_all[i]} for i in first],
                      "ends": ends_rows},
         "layer": layers, "config": config,
     }

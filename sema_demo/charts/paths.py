@@ -160,7 +160,8 @@ def paths_figure(study: PathStudy, grid: SurfaceGrid | None = None, points: list
             ax.plot(average.x, average.y, color="white", lw=5.5, solid_capstyle="round")
             ax.plot(average.x, average.y, color=color, lw=3.2, solid_capstyle="round")
         if m == "sema" and len(live):
-            before, after = live[live.kind == "epoch"], live[live.kind == "switch"]
+            switches = np.flatnonzero(live.kind.to_numpy() == "switch")   # each right after its epoch's end
+            before, after = live.iloc[switches - 1], live.iloc[switches]
             for (_, b), (_, a) in zip(before.iterrows(), after.iterrows()):
                 ax.plot([b.x, a.x], [b.y, a.y], color=color, lw=1.2, ls="--")
             ax.plot(after.x, after.y, ls="", marker="D", ms=5, color=color, markeredgecolor="white")

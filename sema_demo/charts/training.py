@@ -15,6 +15,7 @@ import copy
 from functools import lru_cache
 
 import altair as alt
+import numpy as np
 import pandas as pd
 
 from ..stats import format_mean_std
@@ -26,26 +27,43 @@ KINDS = {"accuracy": ("acc", "accuracy (%)", 100.0), "loss": ("loss", "cross-ent
 
 
 def _methods(frame: pd.DataFrame) -> list[str]:
-    return list(dict.fromkeys(frame["method"]))
+    return summaries.methods_of(frame)
 
 
 def curve_bands(history: pd.DataFrame, kind: str = "accuracy") -> pd.DataFrame:
-    """Mean and mean ± std over seeds per (method, split, epoch), in display units."""
+    """Mean and mean ± std over seeds per (method, split, epoch), in display units.
+
+    Rows in order of first appearance: every train row, then every test row (a live page
+    computes this twice per tick, so numpy, not a melt and a groupby)."""
     suffix, _, scale = KINDS[kind]
-    ok = history[~history["diverged"].astype(bool)]
-    long = ok.melt(id_vars=["epoch", "method", "seed"], value_vars=[f"train_{suffix}", f"test_{suffix}"],
-                   var_name="split", value_name="value").dropna(subset=["value"])
-    long["split"] = long["split"].str.split("_").str[0]
-    g = long.groupby(["method", "split", "epoch"], sort=False)["value"]
-    out = g.agg(["mean", "std", "count"]).reset_index()
-    out["std"] = out["std"].fillna(0.0)
-    for col in ("mean", "std"):
-        out[col] *= scale
-    # the band, kept inside what the quantity can be (accuracy 0–100 %, loss ≥ 0)
-    out["lo"] = (out["mean"] - out["std"]).clip(lower=0)
-    out["hi"] = (out["mean"] + out["std"]).clip(upper=100 if kind == "accuracy" else None)
-    out["Method"] = out["method"].map(METHOD_NAMES)
-    return out
+    ok = ~history["diverged"].to_numpy().astype(bool)
+    method, epoch = history["method"].to_numpy(object)[ok], history["epoch"].to_numpy()[ok]
+    columns: dict[str, list] = {c: [] for c in ("method", "split", "epoch", "mean", "std", "count")}
+    for split in ("train", "test"):
+        value = history[f"{split}_{suffix}"].to_numpy(dtype=float)[ok]
+        keep = ~np.isnan(value)
+        groups: dict[tuple, int] = {}           # (method, epoch) -> its group, in order of appearance
+        code = np.array([groups.setdefault(key, len(groups)) for key in zip(method[keep], epoch[keep])], dtype=int)
+        v = value[keep]
+        count = np.bincount(code, minlength=len(groups))
+        mean = np.bincount(code, v, minlength=len(groups)) / np.maximum(count, 1)
+        squares = np.bincount(code, (v - mean[code]) ** 2, minlength=len(groups))
+        columns["method"] += [m for m, _ in groups]
+        columns["split"] += [split] * len(groups)
+        columns["epoch"] += [e for _, e in groups]
+        columns["mean"].append(mean * scale)
+        columns["std"].append(np.where(count > 1, np.sqrt(squares / np.maximum(count - 1, 1)), 0.0) * scale)
+        columns["count"].append(count)
+    mean, std = np.concatenate(columns["mean"]), np.concatenate(columns["std"])
+    names = [METHOD_NAMES.get(m) for m in columns["method"]]
+    text = (lambda v: v) if names else (lambda v: np.array(v, dtype=object))    # an empty frame's columns
+    return pd.DataFrame({
+        "method": text(columns["method"]), "split": text(columns["split"]),
+        "epoch": np.array(columns["epoch"], dtype=history["epoch"].dtype if len(history) else "int64"),
+        "mean": mean, "std": std, "count": np.concatenate(columns["count"]).astype("int64"),
+        # the band, kept inside what the quantity can be (accuracy 0–100 %, loss ≥ 0)
+        "lo": np.maximum(mean - std, 0.0), "hi": np.minimum(mean + std, 100.0) if kind == "accuracy" else mean + std,
+        "Method": text(names)})
 
 
 def learning_curves(history: pd.DataFrame, kind: str = "accuracy", *, switch_epochs=(), epochs: int | None = None,
@@ -141,22 +159,29 @@ def epochs_to_reach(history: pd.DataFrame, threshold: float) -> pd.DataFrame:
 
 
 def results_table(history: pd.DataFrame, threshold: float) -> pd.DataFrame:
-    """Per method: final test accuracy and epochs to ``threshold`` as mean ± std over seeds."""
-    finals, reach = final_rows(history), epochs_to_reach(history, threshold)
+    """Per method: final test accuracy and epochs to ``threshold`` as mean ± std over seeds
+    (``final_rows`` and ``epochs_to_reach`` in one pass over the runs' arrays: a live page draws
+    this on every tick)."""
+    finals: dict[str, list[float]] = {}
+    reach: dict[str, list[float]] = {}
+    for m, _, run in summaries._runs(history):
+        if not run["diverged"][-1]:
+            finals.setdefault(m, []).append(float(run["test_acc"][-1]))
+        hit = run["epoch"][run["test_acc"] >= threshold]
+        reach.setdefault(m, []).append(float(hit.min()) if len(hit) else float("nan"))
+    diverged = history.loc[history["diverged"].astype(bool), ["method", "seed", "epoch"]].to_numpy(object)
     rows = []
     for m in _methods(history):
-        runs = reach[reach["method"] == m]
-        reached = runs["epoch"].dropna()
+        runs = pd.Series(reach[m], dtype=float)
+        reached = runs.dropna()
         speed = format_mean_std(reached, digits=1) if len(reached) else f"never ({len(runs)} seeds)"
         if 0 < len(reached) < len(runs):      # the mean is over the seeds that got there: say how many
             speed += f" ({len(reached)} of {len(runs)} seeds; {len(runs) - len(reached)} never)"
-        diverged = history[(history["method"] == m) & history["diverged"].astype(bool)]
         rows.append({
             "Method": METHOD_NAMES[m],
-            "Final test accuracy (%)": format_mean_std(finals.loc[finals["method"] == m, "test_acc"], 1, 100),
+            "Final test accuracy (%)": format_mean_std(pd.Series(finals.get(m, []), dtype=float), 1, 100),
             f"Epochs to {threshold:.0%} test accuracy": speed,
-            "Diverged": ", ".join(f"seed {s} at epoch {e}" for s, e in zip(diverged["seed"], diverged["epoch"]))
-                        or "—",
+            "Diverged": ", ".join(f"seed {sd} at epoch {e}" for dm, sd, e in diverged if dm == m) or "—",
         })
     return pd.DataFrame(rows)
 

@@ -21,7 +21,8 @@ def walk_frame(walk: Walk) -> pd.DataFrame:
 
 def _color(series) -> alt.Color:
     return alt.Color("series:N", scale=alt.Scale(domain=[NAMES[s] for s in series], range=[COLORS[s] for s in series]),
-                     title=None, legend=alt.Legend(orient="top", symbolType="stroke", symbolStrokeWidth=3))
+                     title=None, legend=alt.Legend(orient="top", symbolType="stroke", symbolStrokeWidth=3,
+                                                 symbolOpacity=1))   # not the band's pale fill
 
 
 def _switch_rules(steps: np.ndarray) -> alt.Chart:
@@ -67,9 +68,11 @@ def loss_band_chart(walks: Walks, height: int = 260) -> alt.LayerChart:
     frame["low"] = np.maximum(frame["low"], 0.2 * frame["mean"])
     title = f"loss ½θ², mean of {walks.sgd.shape[1]} seeds (log)"
     y = alt.Scale(type="log")
-    band = alt.Chart(frame.dropna()).mark_area(opacity=0.2).encode(
-        x="step:Q", y=alt.Y("low:Q", scale=y, title=title), y2="high:Q", color=_color(LOSS_SERIES))
-    line = alt.Chart(frame).mark_line(strokeWidth=2.4).encode(
+    base = alt.Chart(frame)               # one dataset for the band and the line: the browser parses it once
+    band = base.mark_area(opacity=0.2).encode(
+        x="step:Q", y=alt.Y("low:Q", scale=y, title=title), y2="high:Q", color=_color(LOSS_SERIES)
+    ).transform_filter("isValid(datum.low) && isValid(datum.high)")
+    line = base.mark_line(strokeWidth=2.4).encode(
         x=alt.X("step:Q", title="optimizer step"), y=alt.Y("mean:Q", scale=y, title=title), color=_color(LOSS_SERIES),
         tooltip=["series", "step", alt.Tooltip("mean:Q", title="mean over seeds", format=".3g"),
                  alt.Tooltip("low:Q", title="95 % interval, low", format=".3g"),

@@ -14,6 +14,7 @@ scrubber and a speed menu, with no server message per frame.  A seed picker show
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,7 +25,8 @@ import torch
 from ..charts.live_paths import live_paths_spec
 from ..charts.paths import DRAW_ORDER, _draws_live, paths_background, paths_figure
 from ..charts.style import METHOD_COLORS, METHOD_NAMES
-from ..paths import PATH_COLUMNS, PLANES, PathRecorder, measured_study, path_notes, probe_subset, study_paths
+from ..paths import (PATH_COLUMNS, PLANES, RECORDED_ENDS, PathRecorder, measured_study, path_notes, probe_subset,
+                     study_paths)
 from . import display, path_player
 from .common import Param, csv_download, figure_downloads, what_to_notice
 from .jobs import offloaded
@@ -52,7 +54,7 @@ class PathSource:
     """What the panel draws from: a trainer of this page, or a run remembered by another."""
 
     recorder: PathRecorder | None
-    models: dict                 # (method, seed) -> evaluated network
+    networks: dict | Callable[[], dict]   # (method, seed) -> evaluated network, or how to get them
     data: Any                    # x_train, y_train, x_test, y_test (tensors)
     steps_per_epoch: int
     seed: int                    # the first seed (the panel's default)
@@ -60,9 +62,23 @@ class PathSource:
     finished: bool               # all epochs done (or stopped): compute the surface at once
     seeds: tuple = ()            # every seed of the run (the seed picker)
 
+    @property
+    def models(self) -> dict:
+        """The evaluated networks, fetched on first use: a live tick that draws only the growing
+        paths never copies them (in the classroom mode, out of a Dask worker)."""
+        if callable(self.networks):
+            self.networks = self.networks()
+        return self.networks
+
+    def live_models(self) -> dict | None:
+        """What :func:`study_paths` needs for a live picture: None (ends from the recording) when
+        every method's recording holds its evaluated weights, else the networks."""
+        methods = {m for m, _ in self.recorder.runs}
+        return None if methods <= set(RECORDED_ENDS) else self.models
+
 
 def source_from_trainer(trainer, playing: bool) -> PathSource:
-    return PathSource(trainer.recorder, trainer.models(), trainer, trainer.steps_per_epoch, trainer.config.seeds[0],
+    return PathSource(trainer.recorder, trainer.models, trainer, trainer.steps_per_epoch, trainer.config.seeds[0],
                       training=playing, finished=trainer.done, seeds=tuple(trainer.config.seeds))
 
 
@@ -189,7 +205,7 @@ def paths_panel(key: str, source: PathSource, grid: int = 31) -> None:
 def _live(source: PathSource, plane: str, seed: int) -> None:
     """The paths so far in the plane of the current solutions (no surface while training)."""
     try:
-        study = study_paths(source.recorder, source.models, seed, plane)
+        study = study_paths(source.recorder, source.live_models(), seed, plane, measure=False)
     except ValueError:
         st.caption("The paths appear here after the first epoch.")
         return
