@@ -87,6 +87,7 @@ class Stats:
     errors: list[str] = field(default_factory=list)
     rss_peak: int = 0
     server_problems: list[str] = field(default_factory=list)   # warning and error lines of the server's log
+    messages: int = 0                                        # websocket messages the students received
 
 
 def element(msg: ForwardMsg):
@@ -222,6 +223,7 @@ class Tab:
             async for raw in self.ws:
                 msg = ForwardMsg()
                 msg.ParseFromString(raw)
+                self.stats.messages += 1
                 self._note(msg)
                 for waiter in list(self.waiters):
                     predicate, future = waiter
@@ -510,6 +512,8 @@ def figures(report: Report, stats: Stats, warmup: float, students: int, args, pr
     for line in stats.server_problems[:10]:
         print(f"# {prefix}SERVER {line[:300]}")
     print(f"# {prefix}errors: {len(stats.errors)}; server + workers RSS peak {stats.rss_peak / GIB:.2f} GiB")
+    print(f"# {prefix}websocket messages the server sent the students: {stats.messages:,} "
+          f"({stats.messages / max(students, 1):,.0f} per student)")
     for what, values in stats.phases.items():      # where a new visitor's time went, idle and under load
         report.time(f"{prefix}idle_server_home_{what.replace(' ', '_')}_p50", stats.idle_phases[what])
         report.time(f"{prefix}new_visitor_home_{what.replace(' ', '_')}_p50", values)

@@ -13,8 +13,10 @@ the queue.  Light work (drawing a page) never waits.
 from __future__ import annotations
 
 import itertools
+import math
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -50,11 +52,12 @@ class JobQueue:
 
     @contextmanager
     def slot(self, on_wait: Callable[[int], None] | None = None, poll: float = 0.25,
-             check: Callable[[], None] | None = None) -> Iterator[None]:
+             check: Callable[[], None] | None = None, min_interval: float = 0.0) -> Iterator[None]:
         """Hold a slot for the duration of the block.
 
         ``on_wait(position)`` is called (outside the lock) whenever the caller's place in
-        the queue changes while it waits; position 1 means "next".  ``check()`` is called
+        the queue changes while it waits, at most once per ``min_interval`` seconds (a later
+        change is shown at the next look after that); position 1 means "next".  ``check()`` is called
         at least every ``poll`` seconds while waiting: whatever it raises (the user paused,
         the tab was closed) ends the wait and gives the place in the queue up.  A block
         nested inside another ``slot()`` of the same thread runs at once in the outer slot
@@ -68,7 +71,7 @@ class JobQueue:
                 self._held.depth -= 1
             return
         ticket = next(self._tickets)
-        last_position = None
+        last_position, last_shown = None, -math.inf
         with self._cond:
             self._waiting.append(ticket)
         try:
@@ -79,9 +82,10 @@ class JobQueue:
                         self._waiting.pop(0)
                         self._running += 1
                         break
-                if on_wait is not None and position != last_position:
+                if on_wait is not None and position != last_position and \
+                        time.monotonic() - last_shown >= min_interval:
                     on_wait(position)  # outside the lock: it may draw on a page
-                    last_position = position
+                    last_position, last_shown = position, time.monotonic()
                 if check is not None:
                     check()
                 with self._cond:

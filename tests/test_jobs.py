@@ -165,3 +165,42 @@ def test_the_server_hands_the_gil_over_every_millisecond():
 
     assert ui.SWITCH_INTERVAL == 0.001
     assert sys.getswitchinterval() <= ui.SWITCH_INTERVAL
+
+
+def test_a_waiters_place_is_shown_at_most_once_per_min_interval_and_the_latest_place_comes_through():
+    """Every departure moves everyone behind; a page redraws the place at most once per interval,
+    and a move made during the interval is shown at the first look after it."""
+    queue = JobQueue(slots=1)
+    shown, releases = [], [threading.Event() for _ in range(3)]
+
+    def holder(k):
+        with queue.slot():
+            releases[k].wait(5)
+
+    holders = []
+    for k in range(3):                            # one running, two waiting ahead of the watcher
+        holders.append(threading.Thread(target=holder, args=(k,)))
+        holders[-1].start()
+        while queue.running + queue.waiting < k + 1:
+            time.sleep(0.005)
+
+    def watcher():
+        with queue.slot(on_wait=lambda p: shown.append((time.monotonic(), p)), poll=0.01, min_interval=0.5):
+            pass
+
+    watching = threading.Thread(target=watcher)
+    watching.start()
+    while queue.waiting < 3:
+        time.sleep(0.005)
+    releases[0].set()                             # the watcher moves from 3 to 2 at once: not shown yet
+    holders[0].join(5)
+    time.sleep(0.1)
+    assert [p for _, p in shown] == [3]
+    time.sleep(0.6)                               # after the interval the latest place comes through
+    assert [p for _, p in shown] == [3, 2]
+    releases[1].set()
+    releases[2].set()
+    for t in (*holders, watching):
+        t.join(5)
+    assert shown[1][0] - shown[0][0] >= 0.5
+    assert all(b[0] - a[0] >= 0.5 for a, b in zip(shown, shown[1:]))

@@ -18,6 +18,8 @@ import torch
 from .. import engine
 from ..jobs import JobQueue, default_slots
 
+POSITION_EVERY = 1.0        # seconds: how often a waiting session's place in the queue is redrawn, at most
+
 
 @st.cache_resource(show_spinner=False)
 def job_queue() -> JobQueue:
@@ -54,7 +56,10 @@ def heavy_job(what: str = "training") -> Iterator[None]:
         notice.info(f"⏳ The server is busy with other students' {what}: you are number {position} "
                     "in the queue. Your run starts by itself.")
 
-    with job_queue().slot(on_wait=on_wait, check=_yield_to_streamlit):
+    # The place is redrawn at most once a second: every student who leaves the queue moves
+    # everyone behind, and a class of 40 redrawing on each move sent the server's event loop
+    # hundreds of messages a second.
+    with job_queue().slot(on_wait=on_wait, check=_yield_to_streamlit, min_interval=POSITION_EVERY):
         notice.empty()
         yield
 
