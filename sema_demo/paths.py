@@ -54,7 +54,7 @@ from .sharpness import LossSurface
 __all__ = ["PathRecorder", "RunPath", "Plane", "Projection", "PathStudy", "SurfaceGrid", "PLANES",
            "state_vector", "state_layout", "solutions_plane", "pca_plane", "project", "study_paths",
            "surface_grid", "grid_axes", "point_losses", "path_notes", "probe_subset", "PATH_COLUMNS",
-           "MAX_STEP_SNAPSHOTS", "PATH_MEMORY_BYTES", "RECORDED_ENDS"]
+           "MAX_STEP_SNAPSHOTS", "PATH_MEMORY_BYTES", "RECORDED_ENDS", "switch_rows"]
 
 MAX_STEP_SNAPSHOTS = 300          # step snapshots a run keeps at most (epoch ends and switches come on top)
 PATH_MEMORY_BYTES = 64 * 2**20    # what one trainer's recording may hold (float16 offsets)
@@ -68,6 +68,12 @@ PLANE_METHODS = ("sgd", "ema", "sema", "swa", "lookahead")   # whose ends span t
 # others), so that a live picture can take its ends from the recording alone.  Not SWA: its
 # evaluated average takes in the epoch's end after the snapshot.
 RECORDED_ENDS = ("sgd", "ema", "sema", "lookahead")
+
+
+def switch_rows(kinds) -> np.ndarray:
+    """Where SEMA's "switch" snapshots are in a path's ``kinds`` (in step order).  The snapshot just
+    before each is θ at its own epoch's end (the same step), where the jump θ ← φ starts."""
+    return np.flatnonzero(np.asarray(kinds, dtype=object) == "switch")
 
 
 # ------------------------------------------------------------------------------ flat weight vectors
@@ -569,9 +575,7 @@ def study_paths(recorder: PathRecorder, models: dict[tuple[str, int], nn.Module]
         defining.append({"method": m, "seed": seed, "x": x, "y": y})
     jumps = np.zeros(0)
     if "sema" in ok:
-        kinds = np.array(paths["sema"].kinds)
-        live = paths["sema"].live
-        switches = np.flatnonzero(kinds == "switch")     # each right after its epoch's end (the θ before)
+        live, switches = paths["sema"].live, switch_rows(paths["sema"].kinds)
         jumps = (live[switches] - live[switches - 1]).norm(dim=1).numpy()
     distances = {(a, b): float((ends[a] - ends[b]).norm()) for a in ok for b in ok if a < b}
     return PathStudy(seed, chosen, frame, defining, in_plane, residual, length, jumps, distances)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..paths import PLANES, PathStudy
+from ..paths import PLANES, PathStudy, switch_rows
 from .paths import DRAW_ORDER, LABEL_CORNERS, LABEL_OFFSET, _draws_live
 from .style import METHOD_COLORS, METHOD_NAMES
 
@@ -77,7 +77,7 @@ def live_paths_spec(study: PathStudy, size: int = 440, fonts: dict[str, int] | N
             lines += rows(live, m, "live", width=2.0 if bold else 1.2, opacity=0.9 if bold else 0.5)
         averages += rows(series(m, "average"), m, "average")
         if m == "sema":
-            switches = np.flatnonzero(kind[live] == "switch")    # each right after its epoch's end
+            switches = switch_rows(kind[live])
             before, after = live[switches - 1], live[switches]
             jumps += [{"x": x_all[b], "y": y_all[b], "x2": x_all[a], "y2": y_all[a]} for b, a in zip(before, after)]
             landings += rows(after, m, "live")

@@ -17,7 +17,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter
 from PIL import Image
 
-from ..paths import PLANES, PathStudy, SurfaceGrid
+from ..paths import PLANES, PathStudy, SurfaceGrid, switch_rows
 from .playground import BADGE_POINTS, SUPERSAMPLE, SURFACE_CMAP, Background, place_labels
 from .style import METHOD_COLORS, METHOD_NAMES
 
@@ -160,7 +160,7 @@ def paths_figure(study: PathStudy, grid: SurfaceGrid | None = None, points: list
             ax.plot(average.x, average.y, color="white", lw=5.5, solid_capstyle="round")
             ax.plot(average.x, average.y, color=color, lw=3.2, solid_capstyle="round")
         if m == "sema" and len(live):
-            switches = np.flatnonzero(live.kind.to_numpy() == "switch")   # each right after its epoch's end
+            switches = switch_rows(live.kind.to_numpy())
             before, after = live.iloc[switches - 1], live.iloc[switches]
             for (_, b), (_, a) in zip(before.iterrows(), after.iterrows()):
                 ax.plot([b.x, a.x], [b.y, a.y], color=color, lw=1.2, ls="--")

@@ -160,26 +160,22 @@ def epochs_to_reach(history: pd.DataFrame, threshold: float) -> pd.DataFrame:
 
 def results_table(history: pd.DataFrame, threshold: float) -> pd.DataFrame:
     """Per method: final test accuracy and epochs to ``threshold`` as mean ± std over seeds
-    (``final_rows`` and ``epochs_to_reach`` in one pass over the runs' arrays: a live page draws
-    this on every tick)."""
-    finals: dict[str, list[float]] = {}
-    reach: dict[str, list[float]] = {}
-    for m, _, run in summaries._runs(history):
-        if not run["diverged"][-1]:
-            finals.setdefault(m, []).append(float(run["test_acc"][-1]))
-        hit = run["epoch"][run["test_acc"] >= threshold]
-        reach.setdefault(m, []).append(float(hit.min()) if len(hit) else float("nan"))
+    (from ``summaries.final_accuracy`` and ``summaries.epochs_to_target``, which read each run
+    as arrays: a live page draws this on every tick)."""
+    finals = summaries.final_accuracy(history)            # points; a diverged run is NaN, left out
+    epochs, hit, _ = summaries.epochs_to_target(history, threshold)
     diverged = history.loc[history["diverged"].astype(bool), ["method", "seed", "epoch"]].to_numpy(object)
     rows = []
     for m in _methods(history):
-        runs = pd.Series(reach[m], dtype=float)
-        reached = runs.dropna()
-        speed = format_mean_std(reached, digits=1) if len(reached) else f"never ({len(runs)} seeds)"
-        if 0 < len(reached) < len(runs):      # the mean is over the seeds that got there: say how many
-            speed += f" ({len(reached)} of {len(runs)} seeds; {len(runs) - len(reached)} never)"
+        ran = hit.loc[m].notna()
+        runs = int(ran.sum())
+        reached = epochs.loc[m][ran & hit.loc[m].fillna(False).astype(bool)]
+        speed = format_mean_std(reached, digits=1) if len(reached) else f"never ({runs} seeds)"
+        if 0 < len(reached) < runs:           # the mean is over the seeds that got there: say how many
+            speed += f" ({len(reached)} of {runs} seeds; {runs - len(reached)} never)"
         rows.append({
             "Method": METHOD_NAMES[m],
-            "Final test accuracy (%)": format_mean_std(pd.Series(finals.get(m, []), dtype=float), 1, 100),
+            "Final test accuracy (%)": format_mean_std(finals.loc[m], 1),
             f"Epochs to {threshold:.0%} test accuracy": speed,
             "Diverged": ", ".join(f"seed {sd} at epoch {e}" for dm, sd, e in diverged if dm == m) or "—",
         })

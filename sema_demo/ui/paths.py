@@ -26,7 +26,7 @@ from ..charts.live_paths import live_paths_spec
 from ..charts.paths import DRAW_ORDER, _draws_live, paths_background, paths_figure
 from ..charts.style import METHOD_COLORS, METHOD_NAMES
 from ..paths import (PATH_COLUMNS, PLANES, RECORDED_ENDS, PathRecorder, measured_study, path_notes, probe_subset,
-                     study_paths)
+                     study_paths, switch_rows)
 from . import display, path_player
 from .common import Param, csv_download, figure_downloads, what_to_notice
 from .jobs import offloaded
@@ -280,7 +280,7 @@ def player_data(drawn: _Drawn, steps_per_epoch: int) -> dict:
         average = frame[(frame.method == m) & (frame.weights == "average")]
         steps = live.step.to_numpy() if steps is None else steps
         xy = lambda rows: rows[["x", "y"]].to_numpy(float)  # noqa: E731
-        switches = np.flatnonzero(live.kind.to_numpy() == "switch") if m == "sema" else ()
+        switches = switch_rows(live.kind.to_numpy()) if m == "sema" else ()
         if len(average):
             paths.append(path_player.path(f"{METHOD_NAMES[m]} φ", METHOD_COLORS[m], xy(average), extent=extent,
                                           live=xy(live) if _draws_live(m, methods) else None, switches=switches))
