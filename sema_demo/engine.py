@@ -300,9 +300,10 @@ class TrainerActor:
         recorder = self.trainer.recorder
         if recorder is None or have == 0:
             return recorder
-        new = recorder.offsets[have:]       # row views of bigger chunks: packed, so each travels once
+        new = recorder.snapshots[have:]       # row views of bigger chunks: packed, so each travels once
         return dict(step=recorder.step, steps=recorder.steps[have:], kinds=recorder.kinds[have:],
-                    offsets=torch.stack(new) if new else None)
+                    snapshots=torch.stack(new) if new else None,
+                    patches={t: rows for t, rows in recorder.patches.items() if t >= have})
 
 
 class RemoteTrainer:
@@ -384,12 +385,13 @@ class RemoteTrainer:
         mirror = self._cache.get("recorder", (None, None))[1]
         if mirror is None:
             return self._call("recording", 0)
-        new = self._call("recording", len(mirror.offsets))
+        new = self._call("recording", len(mirror.snapshots))
         mirror.step = new["step"]
         mirror.steps.extend(new["steps"])
         mirror.kinds.extend(new["kinds"])
-        if new["offsets"] is not None:
-            mirror.offsets.extend(new["offsets"].unbind(0))
+        mirror.patches.update(new["patches"])
+        if new["snapshots"] is not None:
+            mirror.snapshots.extend(new["snapshots"].unbind(0))
         return mirror
 
     def _fetched(self, name: str, fetch: Callable[[], Any]):

@@ -15,15 +15,17 @@ the motion lies in it:
   every averaging method, every ``every`` optimizer steps — ``every`` chosen so that a
   run keeps at most ``MAX_STEP_SNAPSHOTS`` of them — plus at the end of every epoch, and
   SEMA's θ just after each switch θ ← φ (the epoch-end snapshot is the θ just before).
-  Snapshots are float16 *offsets from the run's initial weights* (the offsets are small,
-  so float16 keeps them to ~0.05 %), written into a preallocated buffer on the engine's
-  device and moved to the CPU in chunks (a snapshot is a few fused ops: recording costs
-  next to nothing beside training).  Memory is bounded before training
+  Snapshots are the weights in float16 (to ~0.02 % of each weight: the pictures' coordinates
+  and in-plane shares move by ~1e-4 of their size against float32), written into a
+  preallocated buffer on the engine's device and moved to the CPU in chunks (a snapshot is
+  a copy or two: recording costs next to nothing beside training).  Offsets from the start
+  were twice as precise early on, and subtracting the start, a second state read from
+  memory each time, was two thirds of the toy page's recording cost.  Memory is bounded before training
   starts: ``bound_bytes`` ≤ ``budget_bytes`` (``PATH_MEMORY_BYTES`` by default); fewer
   step snapshots are kept when the network is large, and recording is skipped (with a
   reason in ``skipped``) when not even the epoch ends fit.  On top of the snapshots it holds
-  the device buffer (at most ``PathRecorder.CHUNK_BYTES``) and two float32 states (the start
-  and the one being written).
+  the device buffer (at most ``PathRecorder.CHUNK_BYTES``) and, for an engine read through a
+  copy, one float32 state (the one being written).
 * **Planes.**  "solutions": the plane through the final *evaluated* weights of SGD (θ),
   EMA (φ) and SEMA (φ) of one seed, orthonormalised by Gram–Schmidt; (0, 0) is SGD's
   end and the three points lie in it exactly.  "pca": the top two principal directions
@@ -57,8 +59,8 @@ __all__ = ["PathRecorder", "RunPath", "Plane", "Projection", "PathStudy", "Surfa
            "MAX_STEP_SNAPSHOTS", "PATH_MEMORY_BYTES", "RECORDED_ENDS", "switch_rows"]
 
 MAX_STEP_SNAPSHOTS = 300          # step snapshots a run keeps at most (epoch ends and switches come on top)
-PATH_MEMORY_BYTES = 64 * 2**20    # what one trainer's recording may hold (float16 offsets)
-GRAIN = 32_768                    # elements per piece of a snapshot's arithmetic (PyTorch's parallel grain)
+PATH_MEMORY_BYTES = 64 * 2**20    # what one trainer's recording may hold (float16 snapshots)
+GRAIN = 32_768                    # elements per piece of a snapshot's copy (PyTorch's parallel grain)
 PCA_ROWS = 600                    # the pooled path is thinned to this many snapshots for PCA
 PLANES = {"solutions": "through the three solutions", "pca": "principal directions of the paths"}
 PATH_COLUMNS = ["method", "seed", "step", "epoch", "weights", "x", "y"]
@@ -101,6 +103,7 @@ def _unflatten(vector: Tensor, like: dict[str, Tensor]) -> dict[str, Tensor]:
 
 # ------------------------------------------------------------------------------ recording
 
+
 @dataclass
 class RunPath:
     """The recorded path of one (method, seed) run."""
@@ -130,12 +133,16 @@ class PathRecorder:
     the engine's device: ``engine.path_writer(out, averaged)()`` writes θ of every run and φ of
     the averaged rows, float32, in the engine's own flat layout and row order
     (``engine.path_layout(averaged)`` and, if the engine has it, ``engine.path_order(averaged)``
-    say how to read it), and the offset from the start is written as float16 into a
-    preallocated buffer on that device.  On the CPU that buffer, as large as the bound, is the
+    say how to read it), and that is copied as float16 into a preallocated buffer on that
+    device.  On the CPU that buffer, as large as the bound, is the
     recording itself; on an accelerator it moves to the CPU in whole chunks when it is full or
-    when the path is read (:meth:`path`, :attr:`offsets`).  Snapshots are put in the order of
-    :func:`state_vector` only when read.  An engine without ``path_writer`` is read through
+    when the path is read (:meth:`path`, :attr:`snapshots`).  Snapshots are put in the order of
+    :func:`state_vector` only when read.  An engine whose own tensors hold a snapshot names them
+    (``engine.path_source(averaged)``: one tensor, or several one after the other) and is read
+    in place, with no copy.  An engine without ``path_writer`` is read through
     ``engine.state_rows(average)``, the (runs, n) flat states of θ (False) or φ (True).
+    After SEMA's switch a trainer may call :meth:`record_switch`, which writes the snapshot from
+    the epoch end's one.
 
     Args:
         runs: the (method, seed) runs, in the trainer's order.
@@ -175,27 +182,28 @@ class PathRecorder:
         self.step = 0
         self.steps: list[int] = []
         self.kinds: list[str] = []
-        self._offsets: list[Tensor] = []     # per snapshot (m,) float16 on the CPU, in the engine's layout
-        self._start: Tensor | None = None    # (m,) float32 on the engine's device
+        self._kept: list[Tensor] = []        # per snapshot (m,) float16 on the CPU, in the engine's layout
         self.layout: list[tuple[int, list[int]]] = []   # how a flat snapshot splits into rows (see _rows)
         self.order: list[int] | None = None  # the snapshot row of each decoded row, when not in order (_decode)
         self._buffer: Tensor | None = None   # (slots, m) float16 on the engine's device (see _new_buffer)
         self._in_place = False               # a CPU buffer: its rows are the recording, never copied
-        self._taken = 0                      # rows of an in-place buffer already in _offsets
-        self._stage: Tensor | None = None    # (m,) float32: the snapshot before its offset is taken
+        self._taken = 0                      # rows of an in-place buffer already in _kept
+        self._stage: list[Tensor] | None = None   # the snapshot before it is written, in parts
+        self._pieces: list[int] | None = None    # sizes of the pieces a snapshot is copied in
         self._filled = 0
         self._snapshot = None                # fills the stage from the engine (set at the first record)
         self._decoded: tuple[int, Tensor] | None = None   # (snapshots, (T, rows, n) float16) of the last read
+        self.patches: dict[int, list[int]] = {}   # snapshot → runs whose θ row is read from their φ row (record_switch)
 
     @property
-    def offsets(self) -> list[Tensor]:
-        """Per snapshot, the (m,) float16 offsets from the start on the CPU (the engine's layout)."""
+    def snapshots(self) -> list[Tensor]:
+        """Per snapshot, the (m,) float16 weights on the CPU (the engine's layout)."""
         self._flush()
-        return self._offsets
+        return self._kept
 
     @property
     def nbytes(self) -> int:
-        return (sum(t.numel() * t.element_size() for t in self._offsets)
+        return (sum(t.numel() * t.element_size() for t in self._kept)
                 + (self._filled - self._taken) * self.snapshot_bytes)
 
     def _setup(self, engine) -> None:
@@ -209,38 +217,35 @@ class PathRecorder:
             self.layout = [(len(self.runs) + len(self.averaged), [self.n])]
         m = sum(rows * sum(sizes) for rows, sizes in self.layout)
         device = engine.path_device() if fast else engine.state_rows(average=False).device
-        # An engine whose own tensor is a snapshot is read in place (``path_source``): no copy at all.
+        # An engine whose own tensors are a snapshot is read in place (``path_source``): no copy at all.
+        # It may name one tensor (the batched engine's store) or several, one after the other (the
+        # per-run engine: each module's own flat state).
         source = engine.path_source(self.averaged) if fast and hasattr(engine, "path_source") else None
-        if source is not None:
-            stage = self._stage = source                 # (read, never written)
-            self._snapshot = lambda: None
-        else:
-            stage = self._stage = torch.empty(m, device=device)
-            self._snapshot = engine.path_writer(stage, self.averaged) if fast else self._rows_of(engine, stage)
-            self._snapshot()
-        start = self._start = stage.to(torch.float32, copy=True)
         self._m, self._device = m, device
         # On the CPU the buffer is the recording itself, as large as the bound (at most PATH_MEMORY_BYTES):
         # its rows become the snapshots in place.  Moving 4 MB chunks into fresh memory and splitting
         # them was a third of the recording's cost on the toy page's epoch (benchmarks/bench_paths.py).
         self._in_place = device.type in self.IN_PLACE_DEVICES
         self._new_buffer()
-        # The offset in place in float32, then a plain copy to float16 (a subtraction writing float16
-        # directly takes a slow casting path); in pieces below PyTorch's parallel grain, since a copy
-        # this size gains nothing from a second thread, and on a busy machine waiting for one costs
-        # milliseconds.
-        if m <= GRAIN:
-            if source is not None:                       # the engine's tensor: one op, into float16
-                self._offset = lambda row: torch.sub(stage, start, out=row)
-            else:
-                self._offset = lambda row: (stage.sub_(start), row.copy_(stage))
+        if source is not None:
+            parts = [source] if isinstance(source, Tensor) else list(source)
+            self._snapshot = lambda: None
         else:
-            stage_parts, start_parts = stage.split(GRAIN), start.split(GRAIN)
-            if source is not None:
-                self._offset = lambda row: [torch.sub(a, b, out=c) for a, b, c in zip(stage_parts, start_parts, row)]
-            else:
-                self._offset = lambda row: (torch._foreach_sub_(stage_parts, start_parts),
-                                            torch._foreach_copy_(row, stage_parts))
+            parts = [torch.empty(m, device=device)]
+            self._snapshot = engine.path_writer(parts[0], self.averaged) if fast else self._rows_of(engine, parts[0])
+            self._snapshot()
+        self._stage = parts                              # (read, never written, when the engine's own)
+        # A plain copy to float16, in pieces below PyTorch's parallel grain (a copy this size gains
+        # nothing from a second thread, and on a busy machine waiting for one costs milliseconds);
+        # a source of several tensors, tensor by tensor.
+        stage_parts = [piece for part in parts for piece in part.split(GRAIN)]
+        self._pieces = [piece.numel() for piece in stage_parts]
+        self._slice_slots()
+        if len(stage_parts) == 1:
+            stage = stage_parts[0]
+            self._write = lambda row: row.copy_(stage)
+        else:
+            self._write = lambda row: torch._foreach_copy_(row, stage_parts)
 
     def _new_buffer(self) -> None:
         m = self._m
@@ -248,8 +253,12 @@ class PathRecorder:
         # zeros, not empty: every page touched now, at the start, not by a snapshot in mid-training
         # (a first touch per snapshot cost six times the snapshot's copy)
         self._buffer = torch.zeros(slots, m, device=self._device, dtype=torch.float16)
-        self._slots = list(self._buffer) if m <= GRAIN else [row.split(GRAIN) for row in self._buffer]
         self._filled = self._taken = 0
+        if self._pieces is not None:
+            self._slice_slots()
+
+    def _slice_slots(self) -> None:
+        self._slots = list(self._buffer) if len(self._pieces) == 1 else [row.split(self._pieces) for row in self._buffer]
 
     def _rows_of(self, engine, out: Tensor):
         def fill() -> None:
@@ -271,10 +280,35 @@ class PathRecorder:
             self._flush()
             if self._in_place:
                 self._new_buffer()
-        self._offset(self._slots[self._filled])
+        self._write(self._slots[self._filled])
         self._filled += 1
         self.steps.append(self.step if step is None else step)
         self.kinds.append(kind)
+
+    def record_switch(self, engine, switched: Sequence[int]) -> None:
+        """The snapshot just after SEMA's switch, for a trainer whose epoch end did nothing but the
+        switch θ ← φ of the runs ``switched`` (indices into ``runs``) since the last snapshot (the
+        epoch end's): that snapshot again, a copy of one float16 row hot in cache, and the note
+        (``patches``) that those runs' θ rows are read from their φ rows.  Exact: θ ← φ is a copy,
+        so the two rows hold the same numbers.  Anything else (the buffer just moved on, another
+        kind of snapshot last) takes a snapshot as :meth:`record` does."""
+        if (self._snapshot is None or not self._filled or self._filled == len(self._slots)
+                or self.kinds[-1] != "epoch"):
+            self.record(engine, "switch")
+            return
+        self._buffer[self._filled].copy_(self._buffer[self._filled - 1])
+        if switched:
+            self.patches[len(self.steps)] = list(switched)
+        self._filled += 1
+        self.steps.append(self.step)
+        self.kinds.append("switch")
+
+    def _patch(self, rows: Tensor, first: int) -> None:
+        """Applies ``patches`` to decoded snapshots ``first``, ``first + 1``, … (``rows``, in place)."""
+        for t, switched in self.patches.items():
+            if first <= t < first + len(rows):
+                for i in switched:
+                    rows[t - first, i] = rows[t - first, len(self.runs) + self.averaged.index(i)]
 
     def after_step(self, engine) -> None:
         """Counts the step; a snapshot every ``every`` steps (an epoch end gets its own, with its kind)."""
@@ -303,16 +337,16 @@ class PathRecorder:
         self.step += steps
 
     def _flush(self) -> None:
-        """Hands the buffered snapshots to ``_offsets``: an in-place (CPU) buffer's rows as they are,
+        """Hands the buffered snapshots to ``_kept``: an in-place (CPU) buffer's rows as they are,
         a device buffer's moved to the CPU in one copy, freeing it for more."""
         if self._filled == self._taken:
             return
         if self._in_place:
-            self._offsets.extend(self._buffer[self._taken:self._filled].unbind(0))
+            self._kept.extend(self._buffer[self._taken:self._filled].unbind(0))
             self._taken = self._filled
             return
         chunk = self._buffer[:self._filled].to("cpu", copy=True)
-        self._offsets.extend(chunk.unbind(0))
+        self._kept.extend(chunk.unbind(0))
         self._filled = 0
 
     def _decode(self, flat: Tensor) -> Tensor:
@@ -339,32 +373,32 @@ class PathRecorder:
         the path once an epoch) are decoded on their own and written after the others, into room
         kept for them (doubled when full: at most twice the snapshots' own size), so a read costs what
         was recorded since, not the whole path again."""
-        offsets = self.offsets
+        kept = self.snapshots
         have, rows = self._decoded or (0, None)
-        if have > len(offsets) or rows is None:
+        if have > len(kept) or rows is None:
             have, rows = 0, None
-        if have < len(offsets):
-            new = self._decode(torch.stack(offsets[have:]))
+        if have < len(kept):
+            new = self._decode(torch.stack(kept[have:]))
+            self._patch(new, have)
             if rows is None or have + len(new) > len(rows):
                 room = torch.empty((max(2 * (have + len(new)), 16), *new.shape[1:]), dtype=new.dtype)
                 if have:
                     room[:have] = rows[:have]
                 rows = room
             rows[have:have + len(new)] = new
-            self._decoded = (len(offsets), rows)
-        return self._decoded[1][:len(offsets)]
+            self._decoded = (len(kept), rows)
+        return self._decoded[1][:len(kept)]
 
     def path(self, run: tuple[str, int]) -> RunPath:
         """The recorded path of one run (float32)."""
-        if self.skipped or not (self._offsets or self._filled):
+        if self.skipped or not (self._kept or self._filled):
             raise ValueError(self.skipped or "nothing recorded yet")
         i = self.runs.index(run)
-        rows, start = self._rows(), self._decode(self._start.cpu()[None])[0]
-        live = rows[:, i].float() + start[i]
+        rows = self._rows()
+        live = rows[:, i].float()
         average = None
         if i in self.averaged:
-            j = len(self.runs) + self.averaged.index(i)
-            average = rows[:, j].float() + start[j]
+            average = rows[:, len(self.runs) + self.averaged.index(i)].float()
         return RunPath(run[0], run[1], np.array(self.steps), list(self.kinds), live, average, self.steps_per_epoch)
 
     def __getstate__(self) -> dict:
@@ -376,16 +410,15 @@ class PathRecorder:
         10-epoch toy recording of 7 MB was 780 MB)."""
         self._flush()
         state = dict(self.__dict__)
-        state.update(_buffer=None, _stage=None, _snapshot=None, _decoded=None, _slots=None, _offset=None,
+        state.update(_buffer=None, _stage=None, _snapshot=None, _decoded=None, _slots=None, _write=None,
                      _filled=0, _taken=0, _device=None,
-                     _start=None if self._start is None else self._start.cpu(),
-                     _offsets=torch.stack(self._offsets) if self._offsets else None)
+                     _kept=torch.stack(self._kept) if self._kept else None)
         return state
 
     def __setstate__(self, state: dict) -> None:
-        packed = state.pop("_offsets")
+        packed = state.pop("_kept")
         self.__dict__.update(state)
-        self._offsets = [] if packed is None else list(packed.unbind(0))
+        self._kept = [] if packed is None else list(packed.unbind(0))
 
 
 # ------------------------------------------------------------------------------ planes and projection
@@ -528,7 +561,7 @@ def study_paths(recorder: PathRecorder, models: dict[tuple[str, int], nn.Module]
     ``models`` are the evaluated networks (``Trainer.models()``); their final states are the
     defining points.  ``None`` (a picture redrawn while training, which should not copy every
     network out of the engine on each tick): each end is the run's last recorded snapshot of the
-    weights it is evaluated with, as the recording keeps it (float16 offsets, ~0.05 %); only for
+    weights it is evaluated with, as the recording keeps it (float16, ~0.02 %); only for
     the methods of ``RECORDED_ENDS``, so ValueError for the others.  Runs whose weights are not
     finite (diverged) are left out.  ``measure=False`` (the live picture, which draws coordinates
     only) leaves ``in_plane``, ``residual`` and ``length`` empty: each costs a pass over every path.

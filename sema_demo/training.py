@@ -317,7 +317,13 @@ class Trainer:
             recorder.record(engine, "epoch")        # θ just before a switch
         engine.end_epoch(e)
         if recorder and any(switches_at(self.config, m, e) for m in self.config.methods):
-            recorder.record(engine, "switch")       # θ just after it (= φ)
+            # θ just after it (= φ): taken from the epoch end's snapshot where the switch was all
+            # that changed since (no SWA average moved at this epoch end)
+            if any(self.config.method_of(m) == "swa" for m in self.config.methods):
+                recorder.record(engine, "switch")
+            else:
+                recorder.record_switch(engine, [i for i, (m, s) in enumerate(self.runs) if (m, s) in live
+                                                and self.config.method_of(m) == "sema" and switches_at(self.config, m, e)])
         # Divergence: non-finite live weights or buffers (a non-finite training loss makes the
         # weights so at once; BatchNorm's running_var can overflow under finite weights), or a
         # non-finite train/test loss of the evaluated weights.  Checked and fetched with the
@@ -474,6 +480,18 @@ class _Run:
     averager: object
 
 
+def _flatten_in_place(tensors: list[torch.Tensor]) -> torch.Tensor:
+    """One flat tensor holding ``tensors`` one after the other, each of them made a view of it
+    (``t.data = ...``: the same tensor objects, values, shapes and dtypes)."""
+    flat = torch.cat([t.detach().reshape(-1) for t in tensors])
+    at = 0
+    with torch.no_grad():
+        for t in tensors:
+            t.data = flat[at:at + t.numel()].view(t.shape)
+            at += t.numel()
+    return flat
+
+
 class _PerRun:
     """Any network: a module, a torch.optim optimizer and a real averager per (method, seed)."""
 
@@ -558,6 +576,30 @@ class _PerRun:
 
     def path_device(self) -> torch.device:
         return next(next(iter(self.runs.values())).model.parameters()).device
+
+    def path_source(self, averaged: list[int]) -> list[torch.Tensor] | None:
+        """θ of every run, then φ of the runs ``averaged``, each module's state as one flat tensor,
+        read in place by the recorder (no copy per snapshot: copying the CNN's 135 tensors was
+        three quarters of its recording's cost).  The first call makes each module's parameters
+        and floating buffers views of a flat tensor of its own (:func:`_flatten_in_place`: values,
+        dtypes and tensor objects stay, so the optimizer and the averagers go on as they were).
+        None, and nothing changed, where a module is not the same one all run long (SWA's evaluated
+        module is its live one until the first average) or not one contiguous float32 state
+        (channels_last on CUDA); the recorder then copies (``path_writer``)."""
+        if getattr(self, "_path_flats", None) is not None:
+            return self._path_flats[1] if self._path_flats[0] == averaged else None
+        runs = list(self.runs.values())
+        if any(self.config.method_of(m) == "swa" for m, _ in self.runs):
+            return None
+        modules = [run.model for run in runs] + [runs[i].averager.module for i in averaged]
+        states = [[*m.parameters(), *(b for b in m.buffers() if b.is_floating_point())] for m in modules]
+        if len({id(m) for m in modules}) != len(modules) or not all(
+                t.dtype == torch.float32 and t.is_contiguous() and t.device == states[0][0].device
+                for state in states for t in state):
+            return None
+        flats = [_flatten_in_place(state) for state in states]
+        self._path_flats = (list(averaged), flats)
+        return flats
 
     def path_writer(self, out: torch.Tensor, averaged: list[int]):
         """A function writing each run's :func:`state_vector` of θ, then of φ for the rows ``averaged``,

@@ -159,7 +159,7 @@ def test_the_recording_is_bounded_in_memory(monkeypatch):
     assert skipped.skipped and "MB" in skipped.skipped and skipped.bound_bytes == 0
     monkeypatch.setattr(paths, "PATH_MEMORY_BYTES", 4 * per_snapshot)
     tiny = Trainer(data, model_fn, TrainConfig(seeds=(0, 1), epochs=5, batch_size=64, record_paths=True))
-    assert tiny.recorder.skipped and not tiny.recorder.offsets
+    assert tiny.recorder.skipped and not tiny.recorder.snapshots
     plain = Trainer(data, model_fn, TrainConfig(seeds=(0, 1), epochs=5, batch_size=64))
     assert tiny.run().drop(columns="seconds").equals(plain.run().drop(columns="seconds"))
     assert tiny.recorder.nbytes == 0
@@ -186,13 +186,34 @@ def test_recording_changes_no_number_and_both_paths_record_alike():
     torch.testing.assert_close(a.average, b.average, atol=1e-4, rtol=1e-3)
 
 
+def test_modules_read_in_place_train_alike_when_their_averagers_work_in_pieces():
+    """The per-run engine makes each module's tensors views of one flat tensor for the recorder;
+    a layer larger than the averagers' CPU piece (they then average in views of pieces) must be
+    averaged, switched and recorded as without that."""
+    from sema_demo.averaging import CPU_PIECE
+    data, model_fn = toy_data("moons", 96, 0.2), partial(mlp, 2, (200, 200), 2)
+    assert 200 * 200 > CPU_PIECE
+    config = TrainConfig(methods=("sgd", "ema", "sema", "lookahead"), seeds=(0,), epochs=3, batch_size=32)
+    plain = Trainer(data, model_fn, config, batched=False)
+    frame = plain.run().drop(columns="seconds")
+    recording = Trainer(data, model_fn, TrainConfig(**{**vars(config), "record_paths": True}), batched=False)
+    assert recording.run().drop(columns="seconds").equals(frame)
+    for run in recording.runs:
+        path = recording.recorder.path(run)
+        final = recording._engine.state_rows(False)[recording.runs.index(run)]
+        torch.testing.assert_close(path.live[-1], final, atol=2e-3, rtol=2e-3)
+        torch.testing.assert_close(final, plain._engine.state_rows(False)[plain.runs.index(run)], rtol=0, atol=0)
+
+
 @pytest.mark.parametrize("in_place", [True, False], ids=["cpu-buffer", "device-chunks"])
-@pytest.mark.parametrize("batched", [True, False])
-def test_fast_snapshots_equal_the_engines_state_rows_across_flushes_and_pickling(monkeypatch, batched, in_place):
-    """The engine's one-copy snapshot (its own layout; on the CPU a buffer that is the recording,
-    on an accelerator a device buffer moved to the CPU in chunks, here forced on the CPU) records
-    exactly what reading every run's state_vector would; SGD's row sits between two averaged
-    rows, so the φ rows are picked out of the middle."""
+@pytest.mark.parametrize("net", ["batched", "per-run", "cnn"])
+def test_fast_snapshots_equal_the_engines_state_rows_across_flushes_and_pickling(monkeypatch, net, in_place):
+    """The engine's snapshot read in place (its own layout; on the CPU a buffer that is the
+    recording, on an accelerator a device buffer moved to the CPU in chunks, here forced on the
+    CPU) records exactly what reading every run's state_vector would, and so does a switch's
+    snapshot made from the epoch end's; SGD's row sits between two averaged rows, so the φ rows
+    are picked out of the middle.  The CNN (per-run, BatchNorm buffers) reads each module's state
+    in place, and trains to the same numbers as without recording."""
     import pickle
     monkeypatch.setattr(PathRecorder, "CHUNK_BYTES", 1)          # one snapshot per chunk: a flush at every record
     monkeypatch.setattr(PathRecorder, "IN_PLACE_DEVICES", ("cpu",) if in_place else ())
@@ -202,8 +223,17 @@ def test_fast_snapshots_equal_the_engines_state_rows_across_flushes_and_pickling
             self.state_rows = engine.state_rows
 
     config = TrainConfig(methods=("ema", "sgd", "sema"), seeds=(0, 1), epochs=3, batch_size=16, record_paths=True)
-    trainer = Trainer(toy_data("moons", 120, 0.2), partial(mlp, 2, (6, 5), 2), config, batched=batched)
+    if net == "cnn":
+        data, model_fn, batched = (image_data.make_data(image_data.load_images("digits"), 4, 20, seed=0, device="cpu",
+                                                        augment=False), partial(small_cnn, 1, 10, 4), False)
+        config = TrainConfig(**{**vars(config), "batch_size": 8, "lr": 0.05, "device": "cpu"})
+    else:
+        data, model_fn, batched = toy_data("moons", 120, 0.2), partial(mlp, 2, (6, 5), 2), net == "batched"
+    plain = Trainer(data, model_fn, TrainConfig(**{**vars(config), "record_paths": False}), batched=batched).run()
+    trainer = Trainer(data, model_fn, config, batched=batched)
     fast = trainer.recorder
+    if net != "batched":                                         # each module's state, read in place
+        assert [t.data_ptr() for t in fast._stage] == [t.data_ptr() for t in trainer._engine.path_source(fast.averaged)]
     slow = PathRecorder(trainer.runs, fast.n, trainer.steps_per_epoch, config.epochs, config.switch_epochs)
     slow.record(RowsOnly(trainer._engine), "start")
     record = fast.record                                         # (after_step records through it too)
@@ -211,10 +241,23 @@ def test_fast_snapshots_equal_the_engines_state_rows_across_flushes_and_pickling
     def both(engine, kind, step=None):
         record(engine, kind, step)
         slow.record(RowsOnly(engine), kind, fast.steps[-1])
-    fast.record = both
+    switch = fast.record_switch                                  # a switch's snapshot made from the last one
+
+    made = []
+
+    def both_switch(engine, switched):
+        had = len(slow.kinds)
+        switch(engine, switched)
+        if len(slow.kinds) == had:                               # (not taken through record)
+            made.append(switched)
+            slow.record(RowsOnly(engine), "switch", fast.steps[-1])
+    fast.record, fast.record_switch = both, both_switch
     reads = []
-    trainer.run(lambda rows: reads.append(fast.path(trainer.runs[-1]).live.clone()))   # a live page's reads
-    del fast.record                                              # (a local function does not pickle)
+    history = trainer.run(lambda rows: reads.append(fast.path(trainer.runs[-1]).live.clone()))   # a live page's reads
+    assert history.drop(columns="seconds").equals(plain.drop(columns="seconds"))
+    # from the recording itself where the buffer holds the epoch end's snapshot (not with a chunk per snapshot)
+    assert len(made) == (config.epochs if in_place else 0) and all(len(s) == 2 for s in made)
+    del fast.record, fast.record_switch                          # (a local function does not pickle)
     assert len(fast.kinds) > 3 * config.epochs and fast.kinds == slow.kinds
     final = fast.path(trainer.runs[-1]).live
     assert [len(r) for r in reads] == sorted({len(r) for r in reads}) and len(reads) == config.epochs
@@ -278,7 +321,7 @@ def test_a_recording_past_its_bound_keeps_every_snapshot():
     for k in range(1, 10):
         engine.theta += 1.0
         recorder.record(engine, "step", k)
-    assert recorder.capacity < 10 and len(recorder.offsets) == 10 and recorder.steps == list(range(10))
+    assert recorder.capacity < 10 and len(recorder.snapshots) == 10 and recorder.steps == list(range(10))
     path = recorder.path(("ema", 0))
     torch.testing.assert_close(path.live[:, 0], torch.arange(10.0))
     torch.testing.assert_close(path.average[:, 0], torch.arange(10.0) + 0.5)
@@ -292,13 +335,13 @@ def test_a_pickled_recording_holds_each_snapshot_once():
     trainer = Trainer(toy_data("moons", 200, 0.2), partial(mlp, 2, (16, 16), 2), config)
     trainer.run()
     recorder = trainer.recorder
-    snapshots = sum(t.numel() * t.element_size() for t in recorder.offsets)
-    first = recorder.offsets[0]
-    assert len(recorder.offsets) > 20 and first.untyped_storage().nbytes() > 20 * first.nbytes   # views of chunks
+    snapshots = sum(t.numel() * t.element_size() for t in recorder.snapshots)
+    first = recorder.snapshots[0]
+    assert len(recorder.snapshots) > 20 and first.untyped_storage().nbytes() > 20 * first.nbytes   # views of chunks
     pickled = pickle.dumps(recorder)
     assert snapshots < len(pickled) < 1.05 * snapshots + 64 * 2**10
     copy = pickle.loads(pickled)
-    assert copy.kinds == recorder.kinds and copy.steps == recorder.steps and len(copy.offsets) == len(recorder.offsets)
+    assert copy.kinds == recorder.kinds and copy.steps == recorder.steps and len(copy.snapshots) == len(recorder.snapshots)
     for run in trainer.runs:
         torch.testing.assert_close(copy.path(run).live, recorder.path(run).live, rtol=0, atol=0)
 
