@@ -512,6 +512,7 @@ class _PerRun:
                                      warmup=config.ema_warmup, warmup_steps=warmup_steps)
             self.runs[(method, seed)] = _Run(model, _make_optimizer(model.parameters(), config), averager)
         self.live: list[tuple[str, int]] = []
+        self._path_flats: tuple[list[int], list[torch.Tensor]] | None = None   # path_source's, once made
 
     def start_epoch(self, live) -> None:
         self.live = live
@@ -586,7 +587,7 @@ class _PerRun:
         None, and nothing changed, where a module is not the same one all run long (SWA's evaluated
         module is its live one until the first average) or not one contiguous float32 state
         (channels_last on CUDA); the recorder then copies (``path_writer``)."""
-        if getattr(self, "_path_flats", None) is not None:
+        if self._path_flats is not None:
             return self._path_flats[1] if self._path_flats[0] == averaged else None
         runs = list(self.runs.values())
         if any(self.config.method_of(m) == "swa" for m, _ in self.runs):
