@@ -4,7 +4,7 @@ import streamlit as st
 from sema_demo.ui import display
 from sema_demo.ui.common import active_preset, alpha_slider, bind_url, horizon_warning, preset_buttons, sync_url, \
     what_to_notice
-from sema_demo.ui.home import (PARAMS, PRESETS, SEED_CHOICES, answer, chart_specs, model_of, notice, preset_help,
+from sema_demo.ui.home import (PARAMS, PRESETS, SEED_CHOICES, answer, chart_pictures, model_of, notice, preset_help,
                                walks_of)
 
 bind_url(PARAMS)
@@ -42,12 +42,12 @@ sync_url(PARAMS)
 s = st.session_state
 setting = (s.home_alpha, s.home_epoch, s.home_noise, s.home_seeds, s.home_seed)
 walks, summary = walks_of(*setting)
-walk_spec, band_spec = chart_specs(*setting, projector=display.projector())
+walk_picture, band_picture = chart_pictures(*setting, projector=display.projector())
 with right:
-    st.vega_lite_chart(spec=walk_spec, width="stretch")
+    st.image(walk_picture, width="stretch")
     st.caption(f"Seed {s.home_seed}: SEMA's θ (light, dashed) jumps to its φ (solid orange) at every dashed line; "
                "SEMA evaluates φ.")
-    st.vega_lite_chart(spec=band_spec, width="stretch")
+    st.image(band_picture, width="stretch")
     st.caption(f"Loss ½θ² of the weights each method evaluates, over {s.home_seeds} seeds: line = mean, band = "
                "its 95 % interval (mean ± 1.96 standard errors).")
     horizon_warning(s.home_alpha, s.home_epoch, model=model_of(s))

@@ -220,15 +220,35 @@ def _embedded() -> dict:
     package_root = str(Path(__file__).resolve().parents[1])
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p)}
     niceness = worker_niceness() if hasattr(os, "nice") else 0
-    # `python -m dask worker …`, lowered in priority first (POSIX; its nanny and workers inherit it)
+    # `python -m dask worker …`, lowered in priority first (POSIX; its nanny and workers inherit it),
+    # in a session of its own whose scheduling group is lowered too (see `_LOWER_PRIORITY`)
     start = [sys.executable, "-m", "dask"] if niceness == 0 else \
-        [sys.executable, "-c", f"import os, runpy; os.nice({niceness}); runpy.run_module('dask', run_name='__main__')"]
+        [sys.executable, "-c", _LOWER_PRIORITY.format(niceness=niceness)]
     process = subprocess.Popen([*start, "worker", cluster.scheduler_address,
                                 "--nworkers", str(workers), "--nthreads", "1", "--host", "127.0.0.1",
                                 "--no-dashboard", "--death-timeout", "30", "--name", "sema"],
-                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=niceness > 0)
     atexit.register(_stop_process, process)
     return dict(cluster=cluster, workers=process)
+
+
+# The workers' launcher.  On Linux with autogroup scheduling (the desktop default, and this
+# machine's), the kernel shares the CPU between sessions first and applies a process's nice value
+# only inside its own session: a nice-10 worker in the server's session still took a whole share
+# from the browsers of the same machine (load_classroom.py: 0.6-0.8 of a core while new visitors
+# loaded Home).  So the workers start a session of their own (`start_new_session`) and lower that
+# session's group (`/proc/self/autogroup`); where there is no autogroup, the nice value does it all.
+_LOWER_PRIORITY = """\
+import os, runpy
+os.nice({niceness})
+try:
+    with open("/proc/self/autogroup", "w") as group:
+        group.write("{niceness}")
+except OSError:
+    pass
+runpy.run_module("dask", run_name="__main__")
+"""
 
 
 def worker_niceness() -> int:

@@ -25,7 +25,10 @@ def test_app_renders_home_without_exceptions():
     at = run_app()
     assert not at.exception
     assert "SEMA Lab" in at.title[0].value
-    assert at.get("arrow_vega_lite_chart") or at.get("vega_lite_chart"), "the walk chart is drawn"
+    pictures = at.get("image")
+    assert len(pictures) == 2, "the walk and the loss band are drawn"
+    for picture in pictures:        # pictures drawn on the server: no chart library in the browser
+        assert picture.proto.imgs[0].url.startswith("data:image/webp;base64,")
     assert any("What to notice" in i.value for i in at.info)
 
 
@@ -159,3 +162,29 @@ def test_a_page_does_not_inherit_another_pages_values_of_the_same_name():
     toy = {"lr": 0.3, "alpha": 0.95, "noise": 0.3, "methods": ["sgd", "ema", "sema"]}
     assert {k: at.session_state[k] for k in toy} == toy
     assert not {"lr", "alpha", "noise", "methods"} & set(at.query_params)
+
+
+def _decoded(url: str):
+    import base64
+    import io
+
+    from PIL import Image
+    return Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1])))
+
+
+def test_home_pictures_follow_the_controls_and_projector_mode():
+    """Home's figures are pictures drawn per setting: a changed control draws new ones, projector
+    mode draws them taller (larger text), and one seed draws no band (its interval is undefined)."""
+    from sema_demo.charts.walk import loss_band_figure
+    from sema_demo.ui.home import chart_pictures
+
+    default = (0.95, 10, 2.0, 50, 0)
+    walk, band = chart_pictures(*default, projector=False)
+    other_walk, other_band = chart_pictures(0.99, 10, 2.0, 50, 0, projector=False)
+    assert walk != other_walk and band != other_band
+    tall_walk, _ = chart_pictures(*default, projector=True)
+    small, tall = _decoded(walk), _decoded(tall_walk)
+    assert small.format == "WEBP" and tall.width == small.width and tall.height > 1.5 * small.height
+    assert not loss_band_figure(noisy_walks(1, steps=STEPS, momentum=0.95, steps_per_epoch=10)).axes[0].collections[1:], \
+        "one seed: the switch rules only, no band"
+    assert len(loss_band_figure(noisy_walks(5, steps=STEPS, momentum=0.95, steps_per_epoch=10)).axes[0].collections) == 4

@@ -99,6 +99,15 @@ def test_the_embedded_workers_yield_the_cpu_to_the_servers_page_runs(embedded):
     server = os.nice(0)
     assert set(embedded.run(os.nice, 0).values()) == {min(19, server + engine.worker_niceness())}
     assert engine.worker_niceness() == 10
+    # a session of their own: with autogroup scheduling the kernel shares the CPU between sessions
+    # before it looks at nice values, so the workers' session group is lowered as well
+    assert os.getsid(0) not in set(embedded.run(os.getsid, 0).values())
+    group = Path("/proc/self/autogroup")
+    if group.exists():              # Linux with autogroup; elsewhere the nice value above is all there is
+        server_group = group.read_text().split()[0]
+        for text in embedded.run(group.read_text).values():
+            name, _, nice = text.split()
+            assert name != server_group and int(nice) == engine.worker_niceness()
 
 
 def test_the_queue_stays_fair_on_top_of_the_engine(embedded):

@@ -3,7 +3,7 @@
 One module per topic (several pages were built side by side), all reachable from here::
 
     from sema_demo import charts
-    charts.walk_chart(walk)                  # Home
+    charts.walk_figure(walk)                 # Home (matplotlib)
     charts.playground.loss_chart(sim)        # the optimizer playground
     charts.training.learning_curves(history) # toy and image pages
     charts.boundaries.boundary_panels(...)   # decision boundaries
@@ -16,7 +16,8 @@ One module per topic (several pages were built side by side), all reachable from
 from . import boundaries, claims, images, landscape, playground, style, theory, training, walk
 from .notebook import offline_charts
 from .style import METHOD_COLORS, METHOD_NAMES, method_scale
-from .walk import walk_chart, walk_frame
+from .walk import loss_band_figure, walk_figure, walk_frame
 
 __all__ = ["boundaries", "claims", "images", "landscape", "playground", "style", "theory", "training", "walk",
-           "METHOD_COLORS", "METHOD_NAMES", "method_scale", "offline_charts", "walk_chart", "walk_frame"]
+           "METHOD_COLORS", "METHOD_NAMES", "method_scale", "offline_charts", "walk_figure", "loss_band_figure",
+           "walk_frame"]

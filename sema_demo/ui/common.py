@@ -231,6 +231,20 @@ def inline_image(data: bytes, mime: str = "image/jpeg") -> str:
     return f"data:{mime};base64," + base64.b64encode(data).decode("ascii")
 
 
+def figure_webp(fig, dpi: int = 200) -> bytes:
+    """A matplotlib figure as a lossless WebP picture (sharp lines, fewer bytes than its PNG)."""
+    from PIL import Image
+
+    raw = io.BytesIO()
+    fig.savefig(raw, format="rgba", dpi=dpi)
+    width, height = (round(v) for v in fig.get_size_inches() * dpi)
+    out = io.BytesIO()
+    # method 0: the fastest lossless encoding (methods 1-6 saved a third of the bytes for 3-10x the time)
+    Image.frombuffer("RGBA", (width, height), raw.getbuffer()).convert("RGB").save(out, format="WEBP", lossless=True,
+                                                                                   method=0)
+    return out.getvalue()
+
+
 def figure_downloads(fig, stem: str, container=st) -> None:
     """PNG and SVG download buttons for a matplotlib figure."""
     cols = container.columns(2)

@@ -29,6 +29,7 @@ FRAME_PARAMS.update({
 
 PROJECTOR_SCALE = 1.6        # chart heights on a projector
 PROJECTOR_FONT = {"label": 17, "title": 19, "legend": 17, "header": 20}
+PROJECTOR_FONT_SCALE = 1.45  # matplotlib font sizes on a projector
 
 
 def projector() -> bool:
@@ -43,7 +44,7 @@ def height(base: int) -> int:
 
 def font_scale() -> float:
     """A factor for matplotlib font sizes and figure text (1 normally)."""
-    return 1.45 if projector() else 1.0
+    return PROJECTOR_FONT_SCALE if projector() else 1.0
 
 
 def epochs_per_second() -> float | None:

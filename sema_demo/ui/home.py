@@ -12,12 +12,12 @@ import math
 
 import streamlit as st
 
-from ..charts.walk import loss_band_chart, walk_chart
+from ..charts.walk import loss_band_figure, walk_figure
 from ..stats import verdict
 from ..theory import NQM, Regime, regime
 from ..walk import Walks, WalkSummary, noisy_walks, summarize_walks, walk_model
 from . import display
-from .common import Param
+from .common import Param, figure_webp, inline_image
 
 STEPS = 300
 SEED_CHOICES = (1, 3, 5, 10, 20, 50, 100, 200)
@@ -141,10 +141,16 @@ def walks_of(alpha: float, steps_per_epoch: int, noise: float, seeds: int, seed:
 
 
 @st.cache_data(max_entries=256, show_spinner=False)
-def chart_specs(alpha: float, steps_per_epoch: int, noise: float, seeds: int, seed: int,
-                projector: bool) -> tuple[dict, dict]:
-    """Home's two charts as Vega-Lite specs (the walk of the first seed; the loss band over seeds)."""
+def chart_pictures(alpha: float, steps_per_epoch: int, noise: float, seeds: int, seed: int,
+                   projector: bool) -> tuple[str, str]:
+    """Home's two figures (the walk of the first seed; the loss band over seeds) as ``data:`` URLs
+    of lossless WebP pictures at twice their drawn size (sharp on a high-density screen).
+
+    Pictures, not Vega-Lite charts: a newcomer's browser then loads no chart library for Home
+    (issue 16: on this 2-core machine Vega's chunks, compile and draw were about a second of a new
+    visitor's Home, idle, and more under a class's load), and the class shares one drawing per setting."""
     walks, _ = walks_of(alpha, steps_per_epoch, noise, seeds, seed)
-    height = (lambda base: round(base * display.PROJECTOR_SCALE)) if projector else (lambda base: base)
-    return (display.styled(walk_chart(walks.run(0), height=height(260)), on=projector).to_dict(),
-            display.styled(loss_band_chart(walks, height=height(220)), on=projector).to_dict())
+    scale, tall = (display.PROJECTOR_FONT_SCALE, display.PROJECTOR_SCALE) if projector else (1.0, 1.0)
+    figures = (walk_figure(walks.run(0), height=2.6 * tall, font_scale=scale),
+               loss_band_figure(walks, height=2.3 * tall, font_scale=scale))
+    return tuple(inline_image(figure_webp(figure), "image/webp") for figure in figures)

@@ -70,10 +70,10 @@ def test_every_page_opens_with_its_title_and_a_chart_and_no_error(browser, serve
 def test_home_alpha_slider_redraws_the_walk_and_lands_in_the_url(browser, server):
     with visit(browser, server.url) as page:
         wait_until_idle(page, timeout_ms=TIMEOUT_MS)
-        before = content(page.locator(CHART).first)
+        before = content(page.locator(PICTURE).first)
         thumb = slider(page, "EMA momentum α (decay)")
         nudge(thumb)                                   # the default α -> the next choice
-        wait_for_change(page, CHART, before)
+        wait_for_change(page, PICTURE, before)
         assert thumb.get_attribute("aria-valuetext").startswith(f"{NEXT_ALPHA:g}")
         page.wait_for_url(re.compile(rf"home_alpha={re.escape(str(NEXT_ALPHA))}"))
         wait_until_idle(page, timeout_ms=TIMEOUT_MS)
