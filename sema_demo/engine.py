@@ -238,7 +238,8 @@ def _embedded() -> dict:
 # only inside its own session: a nice-10 worker in the server's session still took a whole share
 # from the browsers of the same machine (load_classroom.py: 0.6-0.8 of a core while new visitors
 # loaded Home).  So the workers start a session of their own (`start_new_session`) and lower that
-# session's group (`/proc/self/autogroup`); where there is no autogroup, the nice value does it all.
+# session's group (`/proc/self/autogroup`); where there is no autogroup (disabled, or a process in
+# a cgroup of its own such as a container, whose autogroup file reads empty), the nice value does it all.
 _LOWER_PRIORITY = """\
 import os, runpy
 os.nice({niceness})
