@@ -120,31 +120,33 @@ def build(methods=methods):
     return data, partial(mlp, 2, hidden, data.n_classes, s.activation), config
 
 
-def panels(trainer, seed=0, chart=boundary_panels):
-    """The decision panels of one seed: drawn by the browser (boundary_view_data) or by matplotlib (downloads)."""
+def panels(trainer, seed=0, chart=boundary_panels, grids=None):
+    """The decision panels of one seed: drawn by the browser (boundary_view_data) or by matplotlib (downloads).
+    ``grids``: that seed's, as a tick's figures bring them (default: read from the trainer)."""
     frame = trainer.frame()
     latest = frame[frame.seed == seed].groupby("method").test_acc.last()
     titles = {m: f"test accuracy {latest[m]:.1%}" if pd.notna(latest.get(m)) else "" for m in methods}
     notes = {m: f"diverged at epoch {e}" for (m, sd), e in trainer.diverged.items() if sd == seed}
-    grids = {m: trainer.grids.get((m, seed)) for m in methods}
+    grids = {m: (trainer.grids.get((m, seed)) if grids is None else grids.get(m)) for m in methods}
     return chart(grids, data, trainer.extent, titles=titles, notes=notes, class_names=classes,
                  font_scale=display.font_scale())
 
 
 def draw(trainer):
     frame, seed = trainer.frame(), shown_seed
-    boundary_view(panels(trainer, seed or 0, chart=boundary_view_data), key=f"{KEY}::boundaries")
+    figures = results.figures(trainer, seed, threshold=target, question=question, chance=chance, alpha=s.alpha,
+                              switch_steps=s.switch * trainer.steps_per_epoch, grids_seed=seed or 0)
+    boundary_view(panels(trainer, seed or 0, chart=boundary_view_data, grids=figures.grids), key=f"{KEY}::boundaries")
     st.caption(f"Seed {seed or 0} of {s.seeds} (0 to {s.seeds - 1}), MLP {arch} ({s.activation}). ● training points, "
                "▲ test points; the dark line is where the predicted class changes, pale colour means the network "
                "is unsure.")
     for note in diverged_notes(frame):
         st.error(f"{note}: its loss became non-finite, so it stopped; the others continue.", icon="💥")
-    results.curves(frame, seed, switch_epochs=trainer.switch_epochs(), epochs=s.epochs)
+    results.curves(figures)
     st.caption("Test solid, train dashed (both of the evaluated weights: φ for EMA and SEMA); faint dotted "
                "lines mark SEMA's switches θ ← φ.")
-    results.results(frame, target, question, chance)
-    results.notice(frame, question, target, alpha=s.alpha, switch_steps=s.switch * trainer.steps_per_epoch,
-                   chance=chance, so_far=not trainer.done)
+    results.results(figures)
+    results.notice(figures)
     paths_panel(KEY, source_from_trainer(trainer, is_playing(KEY)))
 
 

@@ -26,7 +26,8 @@ figure without load, side by side in one run.  Each visitor's time is split into
 files loaded, the websocket open, the chart message received and the chart drawn.  Errors:
 exception elements, failed connections, steps that time out, and JavaScript or console errors
 of the browser pages.  The server's resident memory is
-sampled every 0.5 s (psutil if installed, else /proc/PID/status).
+sampled every 0.5 s (psutil if installed, else /proc/PID/status), and with psutil the CPU seconds the
+server process and the processes it started (the workers) used while the class trained are printed.
 
 Each new visitor then opens the playground and presses ▶ Play: the time from the press to the
 first animation frame is read from the player itself (``data-play-to-first-frame-ms``).
@@ -88,6 +89,7 @@ class Stats:
     rss_peak: int = 0
     server_problems: list[str] = field(default_factory=list)   # warning and error lines of the server's log
     messages: int = 0                                        # websocket messages the students received
+    cpu: tuple[float, float] | None = None                   # CPU seconds the server, the workers used in class
 
 
 def element(msg: ForwardMsg):
@@ -422,6 +424,25 @@ def rss_bytes(pid: int) -> int:
     return total
 
 
+def cpu_seconds(pid: int) -> tuple[float, float] | None:
+    """CPU seconds (user + system) used so far by the server process and by the processes it started
+    (the Dask workers); None without psutil."""
+    try:
+        import psutil
+    except ImportError:
+        return None
+    server = psutil.Process(pid)
+    children = 0.0
+    for process in server.children(recursive=True):
+        try:
+            times = process.cpu_times()
+            children += times.user + times.system
+        except psutil.Error:          # a worker that just ended
+            pass
+    times = server.cpu_times()
+    return times.user + times.system, children
+
+
 async def sample_rss(pid: int, stats: Stats) -> None:
     while True:
         stats.rss_peak = max(stats.rss_peak, rss_bytes(pid))
@@ -440,9 +461,13 @@ async def classroom(args, engine: str, students: int) -> tuple[Stats, float]:
             recording = await record_browser(browser, server.url, stats)
             sampler = asyncio.create_task(sample_rss(server.process.pid, stats))
             in_training: asyncio.Queue = asyncio.Queue()
+            cpu_before = cpu_seconds(server.process.pid)
             await asyncio.gather(new_visitors(browser, server.url, stats, args, in_training),
                                  *(student(i, server.url, recording, stats, args, in_training)
                                    for i in range(args.students)))
+            cpu_after = cpu_seconds(server.process.pid)
+            if cpu_before and cpu_after:
+                stats.cpu = (cpu_after[0] - cpu_before[0], cpu_after[1] - cpu_before[1])
             sampler.cancel()
             await browser.close()
         if server.process.poll() is not None:
@@ -514,6 +539,11 @@ def figures(report: Report, stats: Stats, warmup: float, students: int, args, pr
     print(f"# {prefix}errors: {len(stats.errors)}; server + workers RSS peak {stats.rss_peak / GIB:.2f} GiB")
     print(f"# {prefix}websocket messages the server sent the students: {stats.messages:,} "
           f"({stats.messages / max(students, 1):,.0f} per student)")
+    if stats.cpu:                                  # where the class's CPU went: the server every student shares
+        report.time(f"{prefix}server_cpu_seconds_during_class", stats.cpu[0])
+        report.time(f"{prefix}workers_cpu_seconds_during_class", stats.cpu[1])
+        print(f"# {prefix}the server process used {stats.cpu[0]:.0f} CPU s while the class trained "
+              f"({stats.cpu[0] / max(students, 1):.2f} s per student), the processes it started {stats.cpu[1]:.0f} s")
     for what, values in stats.phases.items():      # where a new visitor's time went, idle and under load
         report.time(f"{prefix}idle_server_home_{what.replace(' ', '_')}_p50", stats.idle_phases[what])
         report.time(f"{prefix}new_visitor_home_{what.replace(' ', '_')}_p50", values)

@@ -10,7 +10,9 @@ students' trainings would compete for one GIL with every page redraw.  In "dask"
 live run's ``Trainer`` lives in a worker process (a Dask actor); the server keeps a
 ``RemoteTrainer``, a light mirror that each ``run_epoch()`` updates with the new rows
 only, and that fetches the arrays a page draws (grids, networks, recorded paths) once
-per epoch, when a page reads them.  Every other computation that takes seconds (a
+per epoch, when a page reads them.  What a live page redraws on every tick (curves, table,
+sentences, live paths: ``charts.live``) is computed by the worker through ``trainer.apply``,
+and only the finished figures come back.  Every other computation that takes seconds (a
 landscape or a surface measured, its picture rendered, a map trained) goes through
 :func:`offload`: a Dask task on a worker, its progress sent back and shown here.  Light
 computations cached per setting (Theory's curves, the playground's simulations) stay here.  The job queue (``sema_demo.jobs``) stays on top:
@@ -311,6 +313,9 @@ class TrainerActor:
     def grids(self) -> dict:
         return self.trainer.grids
 
+    def apply(self, fn: Callable, args: tuple, kwargs: dict):
+        return fn(self.trainer, *args, **kwargs)
+
     def models(self) -> bytes:
         """Pickled whole: Dask's own torch serializer rebuilds a module with plain-dict hook tables,
         on which ``register_forward_hook`` fails."""
@@ -389,6 +394,15 @@ class RemoteTrainer:
     def close(self) -> None:
         """Free the worker's copy of the run now (dropping the last reference does it too)."""
         self._release()
+
+    def apply(self, fn: Callable, *args, **kwargs):
+        """``fn(trainer, *args, **kwargs)`` computed by the worker on its ``Trainer`` (``fn`` must be
+        importable there: a function of this package), one round trip; only the answer travels.
+        Once the worker is gone, ``fn`` reads this mirror instead: the history it holds is complete
+        up to the last reported epoch, and the arrays it fetched before still draw."""
+        if self.lost is not None:
+            return fn(self, *args, **kwargs)
+        return self._call("apply", fn, args, kwargs)
 
     # ---- what pages draw, fetched once per epoch
     @property

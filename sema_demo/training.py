@@ -398,6 +398,12 @@ class Trainer:
         """Cancel: ``done`` becomes True and ``run_epoch`` does nothing more."""
         self.stopped = True
 
+    def apply(self, fn: Callable, *args, **kwargs):
+        """``fn(self, *args, **kwargs)``: a question asked of the run where it lives.  Here, in this
+        process; the engine's mirror of a run on a Dask worker (``engine.RemoteTrainer``) asks it
+        there and brings back only the answer (``charts.live.tick_figures``: a live page's tick)."""
+        return fn(self, *args, **kwargs)
+
     def frame(self) -> pd.DataFrame:
         """The history as a DataFrame (the contract's columns, also when empty)."""
         return pd.DataFrame(self.history, columns=list(HISTORY_COLUMNS))

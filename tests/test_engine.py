@@ -93,6 +93,26 @@ def test_the_embedded_cluster_trains_the_same_numbers_as_in_process(embedded):
     assert actors_on_workers(embedded) == 0
 
 
+def test_a_ticks_figures_computed_by_the_worker_equal_the_in_process_ones(embedded):
+    """``trainer.apply``: the curves, table, sentences, grids and live paths a tick draws come back
+    from the worker equal to the ones a Trainer in this process computes (the mirror reads nothing)."""
+    from sema_demo.charts.live import TickView, live_paths_picture, tick_figures
+
+    remote, local = engine.new_trainer(*toy_run()), Trainer(*toy_run())
+    view = TickView(threshold=0.8, question="accuracy", alpha=0.9, epochs=3, switch_steps=15, chance=0.5,
+                    grids_seed=1)
+    for _ in range(2):
+        remote.run_epoch(), local.run_epoch()
+        mine, theirs = remote.apply(tick_figures, view), local.apply(tick_figures, view)
+        assert mine.epoch == theirs.epoch == local.epoch
+        assert mine.curves == theirs.curves and mine.notice == theirs.notice and mine.text == theirs.text
+        assert mine.table.equals(theirs.table)
+        assert mine.grids.keys() == {"sgd", "ema", "sema"} and all(
+            np.array_equal(mine.grids[m], local.grids[(m, 1)]) for m in mine.grids)
+        assert remote.apply(live_paths_picture, 1, "pca", 300) == local.apply(live_paths_picture, 1, "pca", 300)
+    assert "grids" not in remote._cache and "recorder" not in remote._cache     # nothing copied to the server
+
+
 @pytest.mark.skipif(not hasattr(os, "nice"), reason="process priorities are POSIX")
 def test_the_embedded_workers_yield_the_cpu_to_the_servers_page_runs(embedded):
     """Their niceness is the server's + SEMA_WORKER_NICE (default 10): a page run goes first."""
@@ -222,11 +242,62 @@ def test_a_worker_killed_mid_epoch_ends_the_run_cleanly_and_replay_restarts(embe
     assert len(trainer.history) == 6 * trainer.epoch and {r["epoch"] for r in trainer.history} == set(
         range(1, trainer.epoch + 1))
     assert at.button(key="t::play").label == "↻ Replay"
+    # A page's figures still draw from the mirror: its numbers, with no arrays it never fetched.
+    from sema_demo.charts.live import TickView, tick_figures
+    figures = trainer.apply(tick_figures, TickView(threshold=0.9, question="accuracy", alpha=0.9, epochs=8,
+                                                  switch_steps=None, grids_seed=0))
+    assert figures.epoch == trainer.epoch and figures.grids == {} and len(figures.table) == 3
 
     at.button(key="t::play").click().run()          # a fresh run on the restarted worker
     fresh = at.session_state["t::live"]
     assert fresh.lost is None and fresh.trainer is not trainer and fresh.trainer.epoch >= 1
     assert not at.exception and not [e for e in at.error if "worker" in e.value]
+
+
+def _figures_page():
+    from functools import partial
+
+    import streamlit as st
+
+    from sema_demo.charts.live import TickView, tick_figures
+    from sema_demo.datasets.toy import toy_data
+    from sema_demo.models import mlp
+    from sema_demo.training import TrainConfig
+    from sema_demo.ui.training import live_training
+
+    data = toy_data("moons", 400, 0.3, 0.2)
+
+    def build():
+        return data, partial(mlp, 2, (8,), 2, "relu"), TrainConfig(methods=("sgd", "ema", "sema"), seeds=(0,),
+                                                                   epochs=40, batch_size=16, grid_resolution=10)
+
+    def draw(trainer):
+        figures = trainer.apply(tick_figures, TickView(threshold=0.9, question="accuracy", alpha=0.9, epochs=40,
+                                                       switch_steps=None, grids_seed=0))
+        st.dataframe(figures.table)
+        st.write(f"grids of {len(figures.grids)} methods")
+
+    live_training("f", build, draw, settings=("x",), frames=40)
+
+
+def test_a_worker_gone_before_a_ticks_figures_ends_the_run_with_a_message_and_the_numbers_still_draw(embedded):
+    """The worker dies between two ticks: the next tick's figures (``trainer.apply``) find it gone,
+    the run ends at its last epoch with the page's message, and the mirror's numbers still draw."""
+    at = AppTest.from_function(_figures_page, default_timeout=90)
+    at.run()
+    live = at.session_state["f::live"]
+    assert isinstance(live.trainer, engine.RemoteTrainer) and live.trainer.epoch >= 1 and not at.exception
+    assert at.markdown[-1].value == "grids of 3 methods"
+    epoch = live.trainer.epoch
+    os.kill(next(iter(embedded.run(os.getpid).values())), signal.SIGKILL)     # idle: no epoch in flight
+    at.run()
+    live = at.session_state["f::live"]
+    assert live.lost is not None and not at.exception
+    errors = " ".join(e.value for e in at.error)
+    assert "The training worker stopped" in errors and "Press ↻ Replay" in errors
+    assert live.trainer.epoch == epoch and len(live.trainer.history) == 3 * epoch     # nothing half-reported
+    assert len(at.dataframe) == 1 and at.markdown[-1].value == "grids of 0 methods"  # drawn from the mirror
+    assert at.button(key="f::play").label == "↻ Replay"
 
 
 def small_map(epochs=3):

@@ -166,10 +166,12 @@ def test_landscape_panel_studies_the_quick_default_at_a_finer_default(monkeypatc
 
 
 def test_a_live_tick_draws_the_paths_without_copying_the_networks():
-    """While training, the panel's plane comes from the recording: the networks (out of a Dask
-    worker, in the classroom mode) are fetched only when a surface is measured, or for SWA."""
+    """While training, the panel's picture is computed where the run lives (``trainer.apply``): the
+    page reads neither the recording nor the networks (out of a Dask worker, in the classroom mode);
+    the picture itself takes the ends from the recording, and the networks only for SWA."""
     from functools import partial
 
+    from sema_demo.charts.live import live_paths_picture
     from sema_demo.datasets.toy import toy_data
     from sema_demo.models import mlp
     from sema_demo.training import Trainer, TrainConfig
@@ -179,15 +181,19 @@ def test_a_live_tick_draws_the_paths_without_copying_the_networks():
         config = TrainConfig(methods=methods, seeds=(0,), epochs=2, batch_size=16, lr=0.1, record_paths=True)
         trainer = Trainer(toy_data("moons", 200, 0.3), partial(mlp, 2, (8,), 2, "tanh"), config)
         trainer.run_epoch()
-        fetched = []
-        real = trainer.models
-        trainer.models = lambda: fetched.append(1) or real()
-        return source_from_trainer(trainer, playing=True), fetched
+        fetched, asked = [], []
+        real_models, real_apply = trainer.models, trainer.apply
+        trainer.models = lambda: fetched.append(1) or real_models()
+        trainer.apply = lambda fn, *args, **kwargs: asked.append(fn) or real_apply(fn, *args, **kwargs)
+        return trainer, source_from_trainer(trainer, playing=True), fetched, asked
 
-    source, fetched = trained(("sgd", "ema", "sema"))
-    assert source.live_models() is None and fetched == []
+    trainer, source, fetched, asked = trained(("sgd", "ema", "sema"))
+    spec = source.live_picture(0, "solutions", 420, None)
+    assert asked == [live_paths_picture] and fetched == [] and callable(source.recording)   # nothing copied
+    assert {"lines", "averages", "ends"} <= set(spec["datasets"]) and isinstance(spec["datasets"]["lines"], bytes)
+    assert source.recorder is trainer.recorder and not callable(source.recording)          # read only when asked
     assert set(source.models) == {("sgd", 0), ("ema", 0), ("sema", 0)} and fetched == [1]
     source.models                                                    # fetched once, then kept
     assert fetched == [1]
-    source, fetched = trained(("sgd", "swa"))
-    assert set(source.live_models()) == {("sgd", 0), ("swa", 0)} and fetched == [1]
+    trainer, source, fetched, asked = trained(("sgd", "swa"))
+    assert isinstance(source.live_picture(0, "solutions", 420, None), dict) and fetched == [1]

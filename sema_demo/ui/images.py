@@ -161,22 +161,23 @@ def eta_caption(trainer: Trainer) -> str:
 def draw(trainer: Trainer, choice: Choice, s: ImageSettings, threshold: float, question: str,
          seed: int | None) -> None:
     """Curves every tick; the results, the notice and the prediction grid once paused or finished."""
-    frame, config = trainer.frame(), trainer.config
+    frame = trainer.frame()
     playing = is_playing(KEY)
     chance = 1 / choice.images.n_classes
     st.caption(eta_caption(trainer))
-    switches = trainer.switch_epochs() if "sema" in config.methods else ()
-    results.curves(frame, seed, switch_epochs=switches, epochs=config.epochs, height=300)
+    table = not (frame.empty or playing)
+    figures = results.figures(trainer, seed, threshold=threshold, question=question, chance=chance, alpha=s.alpha,
+                              switch_steps=s.switch * trainer.steps_per_epoch, height=300, table=table)
+    results.curves(figures)
     st.caption("Solid: test set; dashed: training set (without augmentation); band: ± std over seeds; faint "
                "vertical lines: SEMA switches θ ← φ. EMA and SEMA are measured on their averaged weights φ.")
     for note in diverged_notes(frame):
         st.error(note + "; the other runs continue.", icon="💥")
-    results.notice(frame, question, threshold, alpha=s.alpha, switch_steps=s.switch * trainer.steps_per_epoch,
-                   chance=chance, so_far=not trainer.done)
-    if frame.empty or playing:
+    results.notice(figures)
+    if not table:
         return
     st.subheader("Results")
-    results.results(frame, threshold, question, chance)
+    results.results(figures)
     csv_download(frame, "image_metrics", label="⬇ Metrics (CSV)")
     prediction_panel(trainer, choice, s, seed or 0)
 

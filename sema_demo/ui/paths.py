@@ -16,17 +16,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
 import streamlit as st
 import torch
 
-from ..charts.live_paths import live_paths_spec
+from ..charts.live import NOT_RECORDED, live_paths_picture, paths_picture
 from ..charts.paths import DRAW_ORDER, _draws_live, paths_background, paths_figure
 from ..charts.style import METHOD_COLORS, METHOD_NAMES
-from ..paths import (PATH_COLUMNS, PLANES, RECORDED_ENDS, PathRecorder, measured_study, path_notes, probe_subset,
-                     study_paths, switch_rows)
+from ..paths import (PATH_COLUMNS, PLANES, PathRecorder, measured_study, path_notes, probe_subset,
+                     switch_rows)
 from . import display, path_player
 from .common import Param, csv_download, figure_downloads, what_to_notice
 from .jobs import offloaded
@@ -53,7 +54,7 @@ def paths_params(grid: int = 31) -> dict[str, Param]:
 class PathSource:
     """What the panel draws from: a trainer of this page, or a run remembered by another."""
 
-    recorder: PathRecorder | None
+    recording: PathRecorder | None | Callable[[], PathRecorder | None]   # or how to get it
     networks: dict | Callable[[], dict]   # (method, seed) -> evaluated network, or how to get them
     data: Any                    # x_train, y_train, x_test, y_test (tensors)
     steps_per_epoch: int
@@ -61,6 +62,15 @@ class PathSource:
     training: bool               # still playing: draw the growing paths only
     finished: bool               # all epochs done (or stopped): compute the surface at once
     seeds: tuple = ()            # every seed of the run (the seed picker)
+    live_picture: Callable | None = None   # (seed, plane, size, fonts) -> the live spec, computed where the run lives
+
+    @property
+    def recorder(self) -> PathRecorder | None:
+        """The recording, fetched on first use: a live tick draws its paths where the run lives
+        (``live_picture``) and never copies it (in the classroom mode, out of a Dask worker)."""
+        if callable(self.recording):
+            self.recording = self.recording()
+        return self.recording
 
     @property
     def models(self) -> dict:
@@ -70,16 +80,13 @@ class PathSource:
             self.networks = self.networks()
         return self.networks
 
-    def live_models(self) -> dict | None:
-        """What :func:`study_paths` needs for a live picture: None (ends from the recording) when
-        every method's recording holds its evaluated weights, else the networks."""
-        methods = {m for m, _ in self.recorder.runs}
-        return None if methods <= set(RECORDED_ENDS) else self.models
-
 
 def source_from_trainer(trainer, playing: bool) -> PathSource:
-    return PathSource(trainer.recorder, trainer.models, trainer, trainer.steps_per_epoch, trainer.config.seeds[0],
-                      training=playing, finished=trainer.done, seeds=tuple(trainer.config.seeds))
+    """A live trainer's paths.  While it plays, its recording is not read here: each tick's picture
+    is computed where the run lives (``trainer.apply``; in a classroom, by its Dask worker)."""
+    return PathSource(lambda: trainer.recorder, trainer.models, trainer, trainer.steps_per_epoch, trainer.config.seeds[0],
+                      training=playing, finished=trainer.done, seeds=tuple(trainer.config.seeds),
+                      live_picture=partial(trainer.apply, live_paths_picture))
 
 
 def source_from_run(run, compute_now: bool = True) -> PathSource:
@@ -171,18 +178,22 @@ def _controls(grid: int, source: PathSource) -> None:
 def paths_panel(key: str, source: PathSource, grid: int = 31) -> None:
     """The whole panel: heading, controls, live paths or the animated surface, notes and exports."""
     st.subheader("Paths on the loss surface")
-    if source.recorder is None:
-        st.info("This run did not record its weight paths. Train it again on its page to draw them here.")
-        return
-    if source.recorder.skipped:
-        st.info(f"Paths were not recorded: {source.recorder.skipped}.", icon="📏")
+    s = st.session_state
+    live = None
+    if source.training and source.live_picture is not None:       # a tick: the picture comes finished
+        live = source.live_picture(_seed(source), s.paths_plane, *_live_size())
+        if isinstance(live, str):
+            st.info(live, icon="📏")
+            return
+    elif source.recorder is None or source.recorder.skipped:
+        st.info(NOT_RECORDED if source.recorder is None else f"Paths were not recorded: {source.recorder.skipped}.",
+                icon="📏")
         return
     _controls(grid, source)
-    s = st.session_state
     seed = _seed(source)
     _seed_notice(source, seed)
     if source.training:
-        _live(source, s.paths_plane, seed)
+        _live(source, s.paths_plane, seed, live)
         return
     if not source.finished and not st.button(f"🗺️ Compute the surface now ({s.paths_grid}×{s.paths_grid} grid)",
                                               key=f"{key}::paths_go",
@@ -202,16 +213,23 @@ def paths_panel(key: str, source: PathSource, grid: int = 31) -> None:
     csv_download(drawn.study.frame[PATH_COLUMNS], f"sema_paths_{key}", "⬇ Projected paths (CSV)", container=right)
 
 
-def _live(source: PathSource, plane: str, seed: int) -> None:
-    """The paths so far in the plane of the current solutions (no surface while training)."""
-    try:
-        study = study_paths(source.recorder, source.live_models(), seed, plane, measure=False)
-    except ValueError:
+def _live_size() -> tuple[int, dict | None]:
+    return display.height(420), display.PROJECTOR_FONT if display.projector() else None
+
+
+def _live(source: PathSource, plane: str, seed: int, spec: dict | None = None) -> None:
+    """The paths so far in the plane of the current solutions (no surface while training): ``spec``
+    as a tick brings it, else computed here (a paused or remembered run)."""
+    if spec is None and not source.training:
+        if source.live_picture is not None:           # a paused trainer: where the run lives
+            spec = source.live_picture(seed, plane, *_live_size())
+        else:                                         # a remembered run
+            spec = paths_picture(source.recorder, lambda: source.models, seed, plane, *_live_size())
+    if not isinstance(spec, dict):
         st.caption("The paths appear here after the first epoch.")
         return
     # Drawn by the browser: a matplotlib picture per tick cost the server ≈ 0.5 s per student.
-    fonts = display.PROJECTOR_FONT if display.projector() else None
-    st.vega_lite_chart(spec=live_paths_spec(study, size=display.height(420), fonts=fonts), width="content")
+    st.vega_lite_chart(spec=spec, width="content")
     st.caption(f"Seed {seed}, plane {PLANES[plane]} of the current weights, redrawn every epoch; the loss "
                "surface under them is measured when training ends.")
 

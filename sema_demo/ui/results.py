@@ -4,8 +4,8 @@ learning curves at projector size, the table with its computed sentences, and th
 
     question = ask(PRESET_QUESTIONS, PRESETS, alpha)     # what the active preset is about
     seed = seed_picker(KEY, seeds, chance)                # None: every seed (mean ± std)
-    curves(frame, seed, switch_epochs=..., epochs=...)
-    results(frame, threshold, question, chance)
+    figs = figures(trainer, seed, threshold=..., question=question, ...)   # where the run lives
+    curves(figs); results(figs); notice(figs)
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import pandas as pd
 import streamlit as st
 
 from ..charts import summaries
-from ..charts.training import learning_curves_spec, results_table, results_text
+from ..charts.live import KINDS, TickFigures, TickView, tick_figures
 from . import display
 from .common import Param, active_preset, what_to_notice
 from .training import current_trainer
@@ -55,28 +55,30 @@ def seed_picker(key: str, seeds: int, chance: float | None = None, container=st)
     return None if choice == ALL_SEEDS else int(choice)
 
 
-def curves(frame: pd.DataFrame, seed: int | None, *, switch_epochs, epochs: int, height: int = 260,
-           titles: Mapping[str, str] | None = None) -> None:
+def figures(trainer, seed: int | None, *, threshold: float, question: str, chance: float | None, alpha: float,
+            switch_steps: int | None, height: int = 260, titles: Mapping[str, str] | None = None,
+            table: bool = True, grids_seed: int | None = None) -> TickFigures:
+    """The figures this tick draws, computed where the run lives (``charts.live.tick_figures``,
+    through ``trainer.apply``: in a classroom's Dask worker, not in the server every student shares)."""
+    view = TickView(threshold=threshold, question=question, alpha=alpha, epochs=trainer.config.epochs,
+                    switch_steps=switch_steps, chance=chance, seed=seed, curve_height=display.height(height),
+                    curve_titles=dict(titles or {}), fonts=display.PROJECTOR_FONT if display.projector() else None,
+                    table=table, grids_seed=grids_seed)
+    return trainer.apply(tick_figures, view)
+
+
+def curves(figures: TickFigures) -> None:
     """Accuracy and loss side by side, of every seed (mean ± std) or of one seed."""
-    shown = frame if seed is None else frame[frame["seed"] == seed]
-    over = "mean ± std over seeds" if seed is None else f"seed {seed}"
-    fonts = display.PROJECTOR_FONT if display.projector() else None
-    for col, kind in zip(st.columns(2), ("accuracy", "loss")):
-        title = (titles or {}).get(kind, kind.capitalize()) + f", {over}"
-        col.vega_lite_chart(spec=learning_curves_spec(shown, kind, switch_epochs=switch_epochs, epochs=epochs,
-                                                      height=display.height(height), title=title, fonts=fonts),
-                            width="stretch")
+    for col, kind in zip(st.columns(2), KINDS):
+        col.vega_lite_chart(spec=figures.curves[kind], width="stretch")
 
 
-def results(frame: pd.DataFrame, threshold: float, question: str, chance: float | None) -> None:
+def results(figures: TickFigures) -> None:
     """The table over every seed and the sentences computed from it."""
-    st.dataframe(results_table(frame, threshold), hide_index=True, width="stretch")
-    st.markdown(results_text(frame, threshold, question, chance))
+    st.dataframe(figures.table, hide_index=True, width="stretch")
+    st.markdown(figures.text)
 
 
-def notice(frame: pd.DataFrame, question: str, threshold: float, *, alpha: float, switch_steps: int | None,
-           chance: float | None, so_far: bool = False, extra: str = "") -> None:
-    """'What to notice', written from the current settings and numbers (``so_far``: still training)."""
-    text = summaries.notice_text(frame, question, threshold, alpha=alpha, switch_steps=switch_steps, chance=chance,
-                                 so_far=so_far)
-    what_to_notice(text + (f"\n\n{extra}" if extra else ""))
+def notice(figures: TickFigures, extra: str = "") -> None:
+    """'What to notice', written from the current settings and numbers."""
+    what_to_notice(figures.notice + (f"\n\n{extra}" if extra else ""))

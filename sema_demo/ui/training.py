@@ -110,6 +110,16 @@ def _worker_guard(live: LiveRun) -> Iterator[None]:
         live.playing, live.reported, live.lost = False, True, str(err)
 
 
+def _draw(live: LiveRun, draw: Callable[[Trainer], None]) -> None:
+    """``draw(trainer)``; its figures are computed where the run lives (``trainer.apply``), so a
+    worker that died since the last epoch ends the run here too, and the page reruns to say so."""
+    try:
+        draw(live.trainer)
+    except WorkerLost as err:
+        live.playing, live.reported, live.lost = False, True, str(err)
+        st.rerun()
+
+
 def live_training(key: str, build: Build, draw: Callable[[Trainer], None], *, settings: Hashable,
                   autoplay: bool = True, tick_seconds: float = 0.4, budget_seconds: float = 2.0, frames: int = 30,
                   on_done: Callable[[Trainer], None] | None = None) -> Trainer | None:
@@ -156,7 +166,7 @@ def live_training(key: str, build: Build, draw: Callable[[Trainer], None], *, se
         state = "training…" if playing else "finished" if trainer.done else "paused"
         st.progress(trainer.epoch / epochs, text=f"Epoch {trainer.epoch} of {epochs} · {state}")
         if not playing:
-            draw(trainer)
+            _draw(live, draw)
             return
         # While playing, a tick's drawing is heavy work too (a classroom of live figures would
         # starve a newcomer's page), so it takes the job slot together with the training after
@@ -165,7 +175,7 @@ def live_training(key: str, build: Build, draw: Callable[[Trainer], None], *, se
         # trains (Streamlit fades elements that a running script has not redrawn yet).
         def drawing_seconds() -> float:
             start = time.perf_counter()
-            draw(trainer)
+            _draw(live, draw)
             return time.perf_counter() - start
 
         first, page_run[0] = page_run[0], False
