@@ -407,40 +407,45 @@ async def new_visitors(browser: Browser, url: str, stats: Stats, args, in_traini
         await asyncio.sleep(1.0)
 
 
-def rss_bytes(pid: int) -> int:
-    """The resident memory of the server and of every process it started (the Dask workers)."""
-    try:
-        import psutil
-    except ImportError:
-        status = Path(f"/proc/{pid}/status").read_text()
-        return next(int(line.split()[1]) * 1024 for line in status.splitlines() if line.startswith("VmRSS:"))
-    server = psutil.Process(pid)
-    total = 0
-    for process in (server, *server.children(recursive=True)):
-        try:
-            total += process.memory_info().rss
-        except psutil.Error:          # a worker that just ended
-            pass
-    return total
-
-
-def cpu_seconds(pid: int) -> tuple[float, float] | None:
-    """CPU seconds (user + system) used so far by the server process and by the processes it started
-    (the Dask workers); None without psutil."""
+def _tree(pid: int):
+    """psutil's processes of the server and of every process it started (the Dask workers), or None."""
     try:
         import psutil
     except ImportError:
         return None
     server = psutil.Process(pid)
-    children = 0.0
-    for process in server.children(recursive=True):
+    return psutil, [server, *server.children(recursive=True)]
+
+
+def _summed(pid: int, read) -> tuple[float, float] | None:
+    """``read(process)`` of the server, and summed over the processes it started (one just ended: 0);
+    None without psutil."""
+    tree = _tree(pid)
+    if tree is None:
+        return None
+    psutil, processes = tree
+    values = []
+    for process in processes:
         try:
-            times = process.cpu_times()
-            children += times.user + times.system
+            values.append(read(process))
         except psutil.Error:          # a worker that just ended
-            pass
-    times = server.cpu_times()
-    return times.user + times.system, children
+            values.append(0.0)
+    return values[0], sum(values[1:])
+
+
+def rss_bytes(pid: int) -> int:
+    """The resident memory of the server and of every process it started (the Dask workers)."""
+    summed = _summed(pid, lambda process: process.memory_info().rss)
+    if summed is None:
+        status = Path(f"/proc/{pid}/status").read_text()
+        return next(int(line.split()[1]) * 1024 for line in status.splitlines() if line.startswith("VmRSS:"))
+    return int(sum(summed))
+
+
+def cpu_seconds(pid: int) -> tuple[float, float] | None:
+    """CPU seconds (user + system) used so far by the server process and by the processes it started
+    (the Dask workers); None without psutil."""
+    return _summed(pid, lambda process: sum(process.cpu_times()[:2]))
 
 
 async def sample_rss(pid: int, stats: Stats) -> None:

@@ -7,7 +7,7 @@ import pandas as pd
 import pyarrow as pa
 
 from sema_demo.charts import summaries
-from sema_demo.charts.live import NOT_RECORDED, TickView, arrow_datasets, paths_picture, tick_figures
+from sema_demo.charts.live import TickView, arrow_datasets, paths_picture, recording_note, tick_figures
 from sema_demo.charts.live_paths import live_paths_spec
 from sema_demo.charts.training import learning_curves_spec, results_table, results_text
 from sema_demo.datasets.toy import toy_data
@@ -71,4 +71,5 @@ def test_the_live_paths_picture_is_the_live_spec_and_says_when_nothing_is_record
     for name, values in plain["datasets"].items():
         assert (rows(spec["datasets"][name]) if values else spec["datasets"][name]) == values
     assert paths_picture(trained(epochs=0).recorder, trainer.models, 0, "solutions", 300) is None   # no epoch yet
-    assert paths_picture(None, trainer.models, 0, "solutions", 300) == NOT_RECORDED
+    assert paths_picture(None, trainer.models, 0, "solutions", 300) == recording_note(None)
+    assert "did not record its weight paths" in recording_note(None) and recording_note(trainer.recorder) is None

@@ -22,13 +22,14 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
-from . import summaries
+from ..engine import WorkerLost
 from ..paths import RECORDED_ENDS, study_paths
+from . import summaries
 from .live_paths import live_paths_spec
+from .training import KINDS as CURVE_KINDS
 from .training import learning_curves_spec, results_table, results_text
 
-KINDS = ("accuracy", "loss")
-NOT_RECORDED = "This run did not record its weight paths. Train it again on its page to draw them here."
+KINDS = tuple(CURVE_KINDS)          # the two curves a live page draws, in order
 
 
 @dataclass
@@ -107,7 +108,7 @@ def tick_figures(trainer, view: TickView) -> TickFigures:
 def _grids(trainer) -> Mapping:
     try:
         return trainer.grids
-    except RuntimeError:         # a mirror whose worker ended before it sent any: the numbers still draw
+    except WorkerLost:           # a mirror whose worker ended before it sent any: the numbers still draw
         return {}
 
 
@@ -117,6 +118,13 @@ def live_paths_picture(trainer, seed: int, plane: str, size: int,
     return paths_picture(trainer.recorder, trainer.models, seed, plane, size, fonts)
 
 
+def recording_note(recorder) -> str | None:
+    """Why there are no paths to draw (no recording, or one skipped as too large), else None."""
+    if recorder is None:
+        return "This run did not record its weight paths. Train it again on its page to draw them here."
+    return f"Paths were not recorded: {recorder.skipped}." if recorder.skipped else None
+
+
 def paths_picture(recorder, models: Callable[[], dict], seed: int, plane: str, size: int,
                   fonts: dict[str, int] | None = None) -> dict | str | None:
     """The spec of ``seed``'s paths so far in ``plane`` (``live_paths_spec``, datasets as Arrow IPC
@@ -124,10 +132,8 @@ def paths_picture(recorder, models: Callable[[], dict], seed: int, plane: str, s
     (no epoch yet, or every run of the seed diverged).  The ends are the recording's own when it
     holds every method's evaluated weights; only otherwise are the networks asked for (``models()``:
     out of a worker, a copy)."""
-    if recorder is None:
-        return NOT_RECORDED
-    if recorder.skipped:
-        return f"Paths were not recorded: {recorder.skipped}."
+    if (note := recording_note(recorder)) is not None:
+        return note
     ends = None if {m for m, _ in recorder.runs} <= set(RECORDED_ENDS) else models()
     try:
         study = study_paths(recorder, ends, seed, plane, measure=False)

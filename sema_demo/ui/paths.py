@@ -23,7 +23,7 @@ import numpy as np
 import streamlit as st
 import torch
 
-from ..charts.live import NOT_RECORDED, live_paths_picture, paths_picture
+from ..charts.live import live_paths_picture, paths_picture, recording_note
 from ..charts.paths import DRAW_ORDER, _draws_live, paths_background, paths_figure
 from ..charts.style import METHOD_COLORS, METHOD_NAMES
 from ..paths import (PATH_COLUMNS, PLANES, PathRecorder, measured_study, path_notes, probe_subset,
@@ -185,9 +185,8 @@ def paths_panel(key: str, source: PathSource, grid: int = 31) -> None:
         if isinstance(live, str):
             st.info(live, icon="📏")
             return
-    elif source.recorder is None or source.recorder.skipped:
-        st.info(NOT_RECORDED if source.recorder is None else f"Paths were not recorded: {source.recorder.skipped}.",
-                icon="📏")
+    elif (note := recording_note(source.recorder)) is not None:
+        st.info(note, icon="📏")
         return
     _controls(grid, source)
     seed = _seed(source)
