@@ -9,7 +9,7 @@ torch threads (default: the remaining cores shared out between the jobs).
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import streamlit as st
@@ -47,10 +47,23 @@ def _yield_to_streamlit() -> None:
     _ = "_" in st.session_state
 
 
+class Cancelled(Exception):
+    """A waiting job that ``cancelled()`` says nobody wants any more gave its place up."""
+
+
 @contextmanager
-def heavy_job(what: str = "training") -> Iterator[None]:
-    """Run the block once a job slot is free; meanwhile show the place in the queue."""
+def heavy_job(what: str = "training", cancelled: Callable[[], bool] | None = None) -> Iterator[None]:
+    """Run the block once a job slot is free; meanwhile show the place in the queue.
+
+    ``cancelled()`` is asked while it waits: when it says True (the run was paused or replaced
+    by a rerun in another thread, see ``ui.training``) the wait ends with :class:`Cancelled`.
+    """
     notice = st.empty()
+
+    def check() -> None:
+        _yield_to_streamlit()
+        if cancelled is not None and cancelled():
+            raise Cancelled(what)
 
     def on_wait(position: int) -> None:
         notice.info(f"⏳ The server is busy with other students' {what}: you are number {position} "
@@ -59,7 +72,7 @@ def heavy_job(what: str = "training") -> Iterator[None]:
     # The place is redrawn at most once a second: every student who leaves the queue moves
     # everyone behind, and a class of 40 redrawing on each move sent the server's event loop
     # hundreds of messages a second.
-    with job_queue().slot(on_wait=on_wait, check=_yield_to_streamlit, min_interval=POSITION_EVERY):
+    with job_queue().slot(on_wait=on_wait, check=check, min_interval=POSITION_EVERY):
         notice.empty()
         yield
 

@@ -19,21 +19,30 @@ spending most of its time drawing.  ``budget_seconds`` bounds the training of on
 full rerun alike, so ``AppTest`` (where nothing ticks) drives it with plain reruns.  When
 ``settings`` change mid-run the old run is dropped and a new one starts from epoch 0 in the
 same play state: a slider moved during a lecture restarts cleanly.
+
+One run is touched by one thread at a time.  Streamlit's fast reruns (``runner.fastReruns``,
+on by default) start the run a click asks for at once, in a new thread, while the old one
+goes on until its next Streamlit call: a tick in the middle of an epoch keeps training.  So
+each run has a lock, held by a tick, by ⏭ Step and by ⏹ Stop; a tick trains no further
+epoch and gives its place in the queue up once the run is paused or replaced; the new run
+waits for the epoch in flight and shows the epoch the run holds.  A paused run stays where
+it was, and two epochs never train the same weights at once.
 """
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import streamlit as st
 
 from ..engine import EngineError, WorkerLost, new_trainer
 from ..training import Data, Trainer, TrainConfig
 from . import display
-from .jobs import heavy_job
+from .jobs import Cancelled, heavy_job
 
 MIN_TICK = 0.2          # seconds: the fastest a paced run redraws (faster speeds train more per tick)
 
@@ -51,6 +60,8 @@ class LiveRun:
     reported: bool = False            # on_done already called for this trainer
     lost: str | None = None           # why the run ended early: its worker process stopped
     clock: tuple[float, int, float] | None = None   # (time, epoch, speed) the paced run counts from
+    # held while a thread trains or draws the run (see the module's docstring)
+    lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
 
 
 def tick_every(speed: float | None, tick_seconds: float) -> float:
@@ -68,19 +79,23 @@ def epochs_due(live: LiveRun, speed: float, now: float) -> int:
 
 
 def _train_tick(live: LiveRun, speed: float | None, drawing: float, frames: int, budget_seconds: float) -> None:
-    """One tick's training: paced by ``speed``, or (None) by ``frames`` and the drawing time."""
+    """One tick's training: paced by ``speed``, or (None) by ``frames`` and the drawing time.
+
+    It trains no further epoch once the run is paused or replaced (``live.playing`` is False),
+    which a click's rerun in another thread can do while this one trains."""
     trainer, epochs = live.trainer, live.trainer.config.epochs
     start = time.perf_counter()
     if speed is not None:
         goal = trainer.epoch + epochs_due(live, speed, time.monotonic())
         trainer.run_epoch()
-        while not trainer.done and trainer.epoch < goal and time.perf_counter() - start < budget_seconds:
+        while not trainer.done and live.playing and trainer.epoch < goal and \
+                time.perf_counter() - start < budget_seconds:
             trainer.run_epoch()
         return
     pace = math.ceil(epochs / frames)
     goal, cap = trainer.epoch + pace, trainer.epoch + 3 * pace
     trainer.run_epoch()
-    while not trainer.done and trainer.epoch < cap:
+    while not trainer.done and live.playing and trainer.epoch < cap:
         elapsed = time.perf_counter() - start
         if elapsed >= budget_seconds or (trainer.epoch >= goal and elapsed >= drawing):
             break
@@ -135,6 +150,8 @@ def live_training(key: str, build: Build, draw: Callable[[Trainer], None], *, se
         # Keep playing, and play on after a finished run; stay paused if the user paused or stopped.
         finished = old is not None and old.trainer is not None and old.trainer.done and not old.trainer.stopped
         play = autoplay if old is None or old.trainer is None else old.playing or finished
+        if old is not None:
+            old.playing = False                     # a tick of it still training elsewhere stops
         st.session_state[slot] = _start(build, settings, play)
         if restarted:
             st.toast("Settings changed: training restarted from epoch 0.", icon="🔁")
@@ -162,6 +179,13 @@ def live_training(key: str, build: Build, draw: Callable[[Trainer], None], *, se
     def view() -> None:
         if live.playing != playing:                 # play / pause changes the ticking: rerun the page
             st.rerun()
+        with live.lock:                             # waits for an epoch in flight in an older thread
+            try:
+                tick()
+            except Cancelled:                       # paused or replaced while it waited in the queue
+                pass
+
+    def tick() -> None:
         epochs = trainer.config.epochs
         state = "training…" if playing else "finished" if trainer.done else "paused"
         st.progress(trainer.epoch / epochs, text=f"Epoch {trainer.epoch} of {epochs} · {state}")
@@ -180,7 +204,7 @@ def live_training(key: str, build: Build, draw: Callable[[Trainer], None], *, se
 
         first, page_run[0] = page_run[0], False
         drawing = drawing_seconds() if first else 0.0
-        with heavy_job("training"), _worker_guard(live):   # a classroom shares the server's cores fairly
+        with heavy_job("training", cancelled=lambda: not live.playing), _worker_guard(live):   # shared fairly
             if not first:
                 drawing = drawing_seconds()
             _train_tick(live, speed, drawing, frames, budget_seconds)
@@ -207,15 +231,17 @@ def _controls(key: str, live: LiveRun, build: Build) -> None:
 
     def step() -> None:
         live.playing = False
-        with _worker_guard(live):
+        with live.lock, _worker_guard(live):
             trainer.run_epoch()
 
     def reset() -> None:
+        live.playing = False
         st.session_state[f"{key}::live"] = _start(build, live.settings, playing=False)
 
     def stop() -> None:
         live.playing = False
-        trainer.stop()
+        with live.lock:
+            trainer.stop()
 
     cols = st.columns(4)
     label = "↻ Replay" if trainer.done else "⏸ Pause" if live.playing else "▶ Play"
@@ -232,7 +258,9 @@ def _controls(key: str, live: LiveRun, build: Build) -> None:
 
 def restart(key: str) -> None:
     """Forget the current run: the next rerun builds a fresh one that plays (for presets)."""
-    st.session_state.pop(f"{key}::live", None)
+    old: LiveRun | None = st.session_state.pop(f"{key}::live", None)
+    if old is not None:
+        old.playing = False
 
 
 def current_trainer(key: str) -> Trainer | None:
