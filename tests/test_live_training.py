@@ -65,6 +65,30 @@ def test_a_pause_from_another_thread_stops_the_tick_after_its_epoch_in_flight_an
     assert trainer.overlap == 1
 
 
+def test_a_newer_run_of_the_page_while_it_plays_waits_only_for_the_epoch_in_flight():
+    """A display-only control moved while it trains: the run plays on, and the click's run (in a
+    new thread) draws after the old tick's current epoch, not after the rest of its tick."""
+    trainer = SlowTrainer()
+    live = LiveRun(settings=None, trainer=trainer, playing=True)
+
+    def old_tick() -> None:
+        turn = live.take_turn()
+        with live.lock:
+            _train_tick(live, speed=None, drawing=0.0, frames=1, budget_seconds=60.0, turn=turn)
+
+    ticking = threading.Thread(target=old_tick)
+    ticking.start()
+    wait_for(lambda: trainer.epoch >= 1)
+    start = time.monotonic()
+    live.take_turn()                             # the new run's view asks for the run
+    with live.lock:
+        waited, shown = time.monotonic() - start, trainer.epoch
+    ticking.join(timeout=10)
+    assert live.playing and not trainer.done and shown <= 3
+    assert waited < 2.5 * trainer.seconds, "it waited for one epoch, not for the whole tick"
+    assert trainer.overlap == 1
+
+
 def test_step_waits_for_a_tick_in_flight_so_two_epochs_never_train_the_same_weights_at_once():
     trainer = SlowTrainer()
     live = LiveRun(settings=None, trainer=trainer, playing=True)

@@ -24,12 +24,14 @@ One run is touched by one thread at a time.  Streamlit's fast reruns (``runner.f
 on by default) start the run a click asks for at once, in a new thread, while the old one
 goes on until its next Streamlit call: a tick in the middle of an epoch keeps training.  So
 each run has a lock, held by a tick, by ⏭ Step and by ⏹ Stop; a tick trains no further
-epoch and gives its place in the queue up once the run is paused or replaced; the new run
-waits for the epoch in flight and shows the epoch the run holds.  A paused run stays where
+epoch and gives its place in the queue up once the run is paused or replaced, or a newer
+run of the page wants it; the new run waits for the epoch in flight and shows the epoch the
+run holds.  A paused run stays where
 it was, and two epochs never train the same weights at once.
 """
 from __future__ import annotations
 
+import itertools
 import math
 import threading
 import time
@@ -62,6 +64,17 @@ class LiveRun:
     clock: tuple[float, int, float] | None = None   # (time, epoch, speed) the paced run counts from
     # held while a thread trains or draws the run (see the module's docstring)
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
+    turn: int = 0                     # the newest page run (or tick) that asked to train or draw it
+    _turns: Iterator[int] = field(default_factory=itertools.count, repr=False, compare=False)
+
+    def take_turn(self) -> int:
+        """A new number for this thread's run; an older thread's ``wanted(turn)`` turns False."""
+        self.turn = next(self._turns) + 1       # next() on a count is atomic under the GIL
+        return self.turn
+
+    def wanted(self, turn: int | None) -> bool:
+        """Whether the tick of ``turn`` should go on training: playing and not overtaken."""
+        return self.playing and (turn is None or self.turn == turn)
 
 
 def tick_every(speed: float | None, tick_seconds: float) -> float:
@@ -78,24 +91,25 @@ def epochs_due(live: LiveRun, speed: float, now: float) -> int:
     return max(1, epoch0 + math.floor((now - start) * speed + 1e-9) - live.trainer.epoch)
 
 
-def _train_tick(live: LiveRun, speed: float | None, drawing: float, frames: int, budget_seconds: float) -> None:
+def _train_tick(live: LiveRun, speed: float | None, drawing: float, frames: int, budget_seconds: float,
+                turn: int | None = None) -> None:
     """One tick's training: paced by ``speed``, or (None) by ``frames`` and the drawing time.
 
-    It trains no further epoch once the run is paused or replaced (``live.playing`` is False),
-    which a click's rerun in another thread can do while this one trains."""
+    It trains no further epoch once ``live.wanted(turn)`` is False: the run was paused or
+    replaced, or a newer run of the page (a click's, in another thread) waits for it."""
     trainer, epochs = live.trainer, live.trainer.config.epochs
     start = time.perf_counter()
     if speed is not None:
         goal = trainer.epoch + epochs_due(live, speed, time.monotonic())
         trainer.run_epoch()
-        while not trainer.done and live.playing and trainer.epoch < goal and \
+        while not trainer.done and live.wanted(turn) and trainer.epoch < goal and \
                 time.perf_counter() - start < budget_seconds:
             trainer.run_epoch()
         return
     pace = math.ceil(epochs / frames)
     goal, cap = trainer.epoch + pace, trainer.epoch + 3 * pace
     trainer.run_epoch()
-    while not trainer.done and live.playing and trainer.epoch < cap:
+    while not trainer.done and live.wanted(turn) and trainer.epoch < cap:
         elapsed = time.perf_counter() - start
         if elapsed >= budget_seconds or (trainer.epoch >= goal and elapsed >= drawing):
             break
@@ -179,13 +193,14 @@ def live_training(key: str, build: Build, draw: Callable[[Trainer], None], *, se
     def view() -> None:
         if live.playing != playing:                 # play / pause changes the ticking: rerun the page
             st.rerun()
-        with live.lock:                             # waits for an epoch in flight in an older thread
+        turn = live.take_turn()                     # an older thread's tick stops after its epoch
+        with live.lock:                             # waits for the epoch in flight there
             try:
-                tick()
+                tick(turn)
             except Cancelled:                       # paused or replaced while it waited in the queue
                 pass
 
-    def tick() -> None:
+    def tick(turn: int) -> None:
         epochs = trainer.config.epochs
         state = "training…" if playing else "finished" if trainer.done else "paused"
         st.progress(trainer.epoch / epochs, text=f"Epoch {trainer.epoch} of {epochs} · {state}")
@@ -204,10 +219,10 @@ def live_training(key: str, build: Build, draw: Callable[[Trainer], None], *, se
 
         first, page_run[0] = page_run[0], False
         drawing = drawing_seconds() if first else 0.0
-        with heavy_job("training", cancelled=lambda: not live.playing), _worker_guard(live):   # shared fairly
+        with heavy_job("training", cancelled=lambda: not live.wanted(turn)), _worker_guard(live):   # shared fairly
             if not first:
                 drawing = drawing_seconds()
-            _train_tick(live, speed, drawing, frames, budget_seconds)
+            _train_tick(live, speed, drawing, frames, budget_seconds, turn)
         if trainer.done:                            # finished: stop ticking, show the final results
             live.playing = False
             st.rerun()
@@ -231,6 +246,7 @@ def _controls(key: str, live: LiveRun, build: Build) -> None:
 
     def step() -> None:
         live.playing = False
+        live.take_turn()
         with live.lock, _worker_guard(live):
             trainer.run_epoch()
 
