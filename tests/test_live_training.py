@@ -144,3 +144,14 @@ def test_a_tick_waiting_in_the_queue_gives_its_place_up_once_its_run_is_paused()
         release.set()
         for holder in holders:
             holder.join(timeout=10)
+
+
+def test_a_tick_overtaken_before_it_trains_trains_nothing_and_one_in_turn_trains_at_least_one_epoch():
+    trainer = SlowTrainer(seconds=0.0)
+    live = LiveRun(settings=None, trainer=trainer, playing=True)
+    old = live.take_turn()
+    live.take_turn()                             # a newer run of the page asked for it
+    _train_tick(live, speed=2.0, drawing=0.0, frames=30, budget_seconds=1.0, turn=old)
+    assert trainer.epoch == 0
+    _train_tick(live, speed=2.0, drawing=0.0, frames=30, budget_seconds=1.0, turn=live.turn)
+    assert trainer.epoch >= 1

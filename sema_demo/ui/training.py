@@ -26,8 +26,8 @@ goes on until its next Streamlit call: a tick in the middle of an epoch keeps tr
 each run has a lock, held by a tick, by ⏭ Step and by ⏹ Stop; a tick trains no further
 epoch and gives its place in the queue up once the run is paused or replaced, or a newer
 run of the page wants it; the new run waits for the epoch in flight and shows the epoch the
-run holds.  A paused run stays where
-it was, and two epochs never train the same weights at once.
+run holds.  A paused run stays where it was, and two epochs never train the same weights
+at once.
 """
 from __future__ import annotations
 
@@ -98,6 +98,8 @@ def _train_tick(live: LiveRun, speed: float | None, drawing: float, frames: int,
     It trains no further epoch once ``live.wanted(turn)`` is False: the run was paused or
     replaced, or a newer run of the page (a click's, in another thread) waits for it."""
     trainer, epochs = live.trainer, live.trainer.config.epochs
+    if not live.wanted(turn):                   # overtaken before it began: not one epoch more
+        return
     start = time.perf_counter()
     if speed is not None:
         goal = trainer.epoch + epochs_due(live, speed, time.monotonic())
