@@ -48,8 +48,9 @@ def test_a_pause_from_another_thread_stops_the_tick_after_its_epoch_in_flight_an
     live = LiveRun(settings=None, trainer=trainer, playing=True)
 
     def old_tick() -> None:                      # the tick that the click's rerun does not interrupt
+        turn = live.take_turn()
         with live.lock:
-            _train_tick(live, speed=None, drawing=0.0, frames=1, budget_seconds=60.0)   # would train all 12
+            _train_tick(live, speed=None, drawing=0.0, frames=1, budget_seconds=60.0, turn=turn)   # would train all 12
 
     ticking = threading.Thread(target=old_tick)
     ticking.start()
@@ -94,8 +95,9 @@ def test_step_waits_for_a_tick_in_flight_so_two_epochs_never_train_the_same_weig
     live = LiveRun(settings=None, trainer=trainer, playing=True)
 
     def old_tick() -> None:
+        turn = live.take_turn()
         with live.lock:
-            _train_tick(live, speed=2.0, drawing=0.0, frames=30, budget_seconds=60.0)
+            _train_tick(live, speed=2.0, drawing=0.0, frames=30, budget_seconds=60.0, turn=turn)
 
     ticking = threading.Thread(target=old_tick)
     ticking.start()

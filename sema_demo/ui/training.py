@@ -65,16 +65,16 @@ class LiveRun:
     # held while a thread trains or draws the run (see the module's docstring)
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
     turn: int = 0                     # the newest page run (or tick) that asked to train or draw it
-    _turns: Iterator[int] = field(default_factory=itertools.count, repr=False, compare=False)
+    _turns: Iterator[int] = field(default_factory=lambda: itertools.count(1), repr=False, compare=False)
 
     def take_turn(self) -> int:
         """A new number for this thread's run; an older thread's ``wanted(turn)`` turns False."""
-        self.turn = next(self._turns) + 1       # next() on a count is atomic under the GIL
+        self.turn = next(self._turns)           # next() on a count is atomic under the GIL
         return self.turn
 
-    def wanted(self, turn: int | None) -> bool:
+    def wanted(self, turn: int) -> bool:
         """Whether the tick of ``turn`` should go on training: playing and not overtaken."""
-        return self.playing and (turn is None or self.turn == turn)
+        return self.playing and self.turn == turn
 
 
 def tick_every(speed: float | None, tick_seconds: float) -> float:
@@ -92,7 +92,7 @@ def epochs_due(live: LiveRun, speed: float, now: float) -> int:
 
 
 def _train_tick(live: LiveRun, speed: float | None, drawing: float, frames: int, budget_seconds: float,
-                turn: int | None = None) -> None:
+                turn: int) -> None:
     """One tick's training: paced by ``speed``, or (None) by ``frames`` and the drawing time.
 
     It trains no further epoch once ``live.wanted(turn)`` is False: the run was paused or
